@@ -1,0 +1,301 @@
+"""The ``puhui`` command line: one entry point for operators and analysts.
+
+Each command is a thin adapter: parse options, build the platform from settings, call a use
+case or library function, render the result with Rich. Later issues add their own groups
+(partners, simulate, train, fraud, federated) to this app.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from puhui.bootstrap import platform
+
+app = typer.Typer(help="Puhui (普惠): digital lending for small and micro enterprises.",
+                  no_args_is_help=True)
+keys_app = typer.Typer(help="Master and blind-index keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+institutions_app = typer.Typer(help="Lending institutions (tenants).", no_args_is_help=True)
+subjects_app = typer.Typer(help="Data-subject requests (PIPL Art. 44-47).", no_args_is_help=True)
+synthetic_app = typer.Typer(help="Seeded synthetic small businesses.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(institutions_app, name="institutions")
+app.add_typer(subjects_app, name="subjects")
+app.add_typer(synthetic_app, name="synthetic")
+
+console = Console()
+
+
+def progress_bar() -> Progress:
+    """The progress bar every long job shows."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+) -> None:
+    """Upgrade the database schema (SQLite under var/ by default, or PUHUI_DATABASE_URL)."""
+    from puhui.store import migrate as migrations
+
+    p = platform()
+    migrations.upgrade(p.settings.resolved_database_url, revision)
+    keyring = p.keyring  # first run: create the local key files beside the database
+    console.print(
+        f"database at revision [bold]{migrations.current_revision(p.engine)}[/bold]; "
+        f"keys in {keyring.key_dir} (active master {keyring.active_master_id})"
+    )
+    p.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Serve the HTTP API (default 127.0.0.1:8000)."""
+    import uvicorn
+
+    from puhui.api.app import create_app
+    from puhui.privacy.masking import install_log_masking
+
+    p = platform()
+    logging.basicConfig(level=p.settings.log_level)
+    install_log_masking()
+    uvicorn.run(
+        create_app(p),
+        host=host or p.settings.host,
+        port=port or p.settings.port,
+        log_level=p.settings.log_level.lower(),
+    )
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """Show master keys and how many data keys each still wraps."""
+    p = platform()
+    with p.uow() as uow:
+        counts = uow.data_keys.count_by_master()
+    table = Table("master key", "status", "created (UTC)", "data keys wrapped")
+    for info in p.keyring.master_keys:
+        table.add_row(info.key_id, info.status, info.created_at.isoformat(timespec="seconds"),
+                      str(counts.get(info.key_id, 0)))
+    console.print(table)
+    console.print(f"blind-index key {p.keyring.blind_index_key_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: Annotated[int, typer.Option(min=1, help="Data keys re-wrapped per transaction")] = 500,
+) -> None:
+    """Make a new master key active and re-wrap every data key under it, without downtime.
+
+    Running servers keep decrypting throughout: the retired master key stays in the key file
+    until ``puhui keys drop`` removes it. Data is never re-encrypted — only data keys are.
+    """
+    from puhui.privacy.rotation import rewrap_all
+
+    p = platform()
+    new_id = p.keyring.rotate_master()
+    console.print(f"new active master key [bold]{new_id}[/bold]")
+    with progress_bar() as bar:
+        task = bar.add_task("re-wrapping data keys", total=None)
+        result = rewrap_all(
+            p.sessions, p.vault, batch_size=batch_size,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(f"re-wrapped {result.rewrapped} data keys; run `puhui keys drop` for the "
+                  "retired key once every server has reloaded (after the grace period)")
+
+
+@keys_app.command("drop")
+def keys_drop(
+    key_id: Annotated[str, typer.Argument(help="Retired master key id (see `keys status`)")],
+) -> None:
+    """Delete a retired master key for good, once no data key is wrapped by it."""
+    from puhui.domain.errors import DomainError
+    from puhui.privacy.rotation import rewrap_all
+
+    p = platform()
+    rewrap_all(p.sessions, p.vault)  # catch keys wrapped by servers that had not yet reloaded
+    with p.uow() as uow:
+        remaining = uow.data_keys.count_by_master().get(key_id, 0)
+    try:
+        p.keyring.drop_master(key_id, remaining_wrapped=remaining)
+    except DomainError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"dropped master key {key_id}")
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; report any edited, deleted or reordered record (exit 1)."""
+    from puhui.privacy import audit
+
+    p = platform()
+    with p.sessions() as session, progress_bar() as bar:
+        task = bar.add_task("verifying audit chain", total=None)
+        report = audit.verify(
+            session, on_progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if report.ok:
+        console.print(
+            f"[green]audit chain intact[/green]: {report.checked} records; "
+            f"head {report.head_seq} {report.head_hash}"
+        )
+        return
+    for problem in report.problems[:50]:
+        console.print(f"[red]✗[/red] {problem}")
+    if len(report.problems) > 50:
+        console.print(f"… and {len(report.problems) - 50} more")
+    raise _fail(f"audit chain broken: {len(report.problems)} problem(s)")
+
+
+# --- institutions ---------------------------------------------------------------------------
+
+@institutions_app.command("create")
+def institutions_create(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. HZRCB")],
+    name: Annotated[str, typer.Option(help="Full name")],
+    institution_type: Annotated[str, typer.Option("--type", help="Licence class")] = "bank",
+) -> None:
+    """Register a lending institution."""
+    from puhui.domain.errors import ValidationError
+    from puhui.origination.institutions import register_institution
+
+    p = platform()
+    try:
+        inst = register_institution(p.uow("cli"), code=code, name=name,
+                                    institution_type=institution_type)
+    except ValidationError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"institution {inst.code} ({inst.id})")
+
+
+@institutions_app.command("list")
+def institutions_list() -> None:
+    """List institutions."""
+    p = platform()
+    with p.uow() as uow:
+        rows = uow.institutions.all()
+        table = Table("code", "name", "type", "id")
+        for r in rows:
+            table.add_row(r.code, r.name, r.institution_type, r.id)
+    console.print(table)
+
+
+# --- data-subject requests ------------------------------------------------------------------
+
+@subjects_app.command("export")
+def subjects_export(
+    institution: Annotated[str, typer.Option(help="Institution code")],
+    id_number: Annotated[str, typer.Option(help="The person's resident ID number")],
+    out: Annotated[Path, typer.Option(help="Write the export (JSON) here, for the person only")],
+    actor: Annotated[str, typer.Option(help="Who handles the request (audited)")] = "dpo",
+) -> None:
+    """Export everything held about one person, decrypted, to a file for them (audited)."""
+    from puhui.domain.errors import DomainError
+    from puhui.privacy.subject_requests import export_subject
+
+    p = platform()
+    try:
+        data = export_subject(p.uow(actor), p.vault, p.indexer, institution_code=institution,
+                              id_number=id_number)
+    except DomainError as exc:
+        raise _fail(str(exc)) from exc
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    out.chmod(0o600)
+    console.print(f"exported {len(data['applications'])} application(s) to {out} (mode 0600)")
+
+
+@subjects_app.command("erase")
+def subjects_erase(
+    institution: Annotated[str, typer.Option(help="Institution code")],
+    id_number: Annotated[str, typer.Option(help="The person's resident ID number")],
+    actor: Annotated[str, typer.Option(help="Who handles the request (audited)")] = "dpo",
+) -> None:
+    """Erase a person's personal data by shredding their data key (audited)."""
+    from puhui.domain.errors import DomainError
+    from puhui.privacy.subject_requests import erase_subject
+
+    p = platform()
+    try:
+        result = erase_subject(p.uow(actor), p.vault, p.indexer, institution_code=institution,
+                               id_number=id_number)
+    except DomainError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"erased applicant {result.applicant_id}; data key {result.data_key_id} shredded")
+
+
+# --- synthetic data -------------------------------------------------------------------------
+
+@synthetic_app.command("generate")
+def synthetic_generate(
+    n: Annotated[int, typer.Option("--applications", "-n", min=1)] = 1000,
+    seed: Annotated[int, typer.Option()] = 42,
+    fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.02,
+    out: Annotated[Path, typer.Option(help="CSV file to write")] = Path("var/synthetic.csv"),
+) -> None:
+    """Write N seeded synthetic applications to a CSV file."""
+    from puhui.synthetic.generator import generate, write_csv
+
+    population = generate(n, seed=seed, fraud_rate=fraud_rate)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(population, out)
+    console.print(f"wrote {n} applications to {out} (seed {seed})")
+
+
+@synthetic_app.command("load")
+def synthetic_load(
+    n: Annotated[int, typer.Option("--applications", "-n", min=1)] = 200,
+    seed: Annotated[int, typer.Option()] = 42,
+    fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.02,
+) -> None:
+    """Submit N seeded synthetic applications through the real submission use case."""
+    from puhui.origination.seed import load_synthetic
+
+    p = platform()
+    with progress_bar() as bar:
+        task = bar.add_task("submitting applications", total=n)
+        summary = load_synthetic(p, n=n, seed=seed, fraud_rate=fraud_rate,
+                                 on_progress=lambda: bar.advance(task))
+    console.print(
+        f"submitted {summary.submitted}, repeats recognised {summary.replayed}, "
+        f"rejected {summary.rejected} ({', '.join(summary.rejection_rules) or 'no rule failed'})"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,198 @@
+"""Use case: submit a loan application.
+
+Validate everything first (``validate_submission``), then in one unit of work: check the
+institution and the consent for the purpose (credit assessment), find or create the enterprise
+and the legal representative by blind index, seal their personal data, record the consents,
+create the application in state ``submitted``, and write the ``application.submitted`` event
+and its audit record. A failure anywhere leaves nothing behind.
+
+Retrying with the same institution and ``external_ref`` returns the application already
+created (``replayed=True``); reusing the reference for a different application is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from puhui.domain.errors import ValidationError
+from puhui.domain.lifecycle import ApplicationState
+from puhui.privacy import consent as consent_rules
+from puhui.privacy.blind_index import BlindIndexer, IndexKind
+from puhui.privacy.consent import DataCategory, Purpose
+from puhui.privacy.masking import mask_mobile
+from puhui.privacy.personal_data import new_subject_key, seal, wrapped_key
+from puhui.privacy.vault import Vault, WrappedDataKey
+from puhui.origination.submission import EnterpriseInput, PersonInput, Submission, validate_submission
+from puhui.store import models as m
+from puhui.store.unit_of_work import UnitOfWork
+
+PURPOSE = Purpose.CREDIT_ASSESSMENT
+CATEGORIES = frozenset(
+    {DataCategory.IDENTITY, DataCategory.CONTACT, DataCategory.FINANCIAL_ACCOUNT,
+     DataCategory.ENTERPRISE}
+)
+"""What assessing an application processes; the applicant's consent must cover all of it."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    application_id: str
+    state: str
+    applicant_id: str
+    enterprise_id: str
+    replayed: bool
+    uscc_needs_verification: bool
+
+
+def submit_application(
+    uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, raw: Mapping[str, Any]
+) -> Receipt:
+    """Validate and record one application; see the module docstring for the guarantees."""
+    sub = validate_submission(raw)
+    try:
+        return _submit(uow, vault, indexer, sub)
+    except IntegrityError:
+        # A concurrent request with the same reference (or the same new person or business)
+        # committed first; our transaction rolled back whole. Once more sees its rows.
+        return _submit(uow, vault, indexer, sub)
+
+
+def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submission) -> Receipt:
+    id_bidx = indexer.index(IndexKind.ID_NUMBER, sub.legal_representative.id_number.value)
+    uscc_bidx = indexer.index(IndexKind.USCC, sub.enterprise.uscc.value)
+    with uow:
+        institution = uow.institutions.by_code(sub.institution_code)
+        if institution is None:
+            raise ValidationError.single("institution_code", "institution.unknown",
+                                         "no institution with this code")
+        existing = uow.applications.by_external_ref(institution.id, sub.external_ref)
+        if existing is not None:
+            return _replay(uow, existing, sub, id_bidx, uscc_bidx)
+
+        applicant = uow.applicants.by_id_number(institution.id, id_bidx)
+        # Consent is checked before anything is written: the new grants and any on record.
+        on_record = list(uow.consents.for_applicant(applicant.id)) if applicant else []
+        proposed = [consent_rules.to_row("pending", g) for g in sub.consents]
+        consent_rules.require(on_record + proposed, subject=applicant.id if applicant else "new",
+                              purpose=PURPOSE, categories=CATEGORIES, at=sub.submitted_at)
+
+        applicant = _upsert_applicant(uow, vault, indexer, institution.id, applicant,
+                                      sub.legal_representative, id_bidx)
+        enterprise = _upsert_enterprise(uow, vault, institution.id, sub.enterprise, uscc_bidx)
+        for grant in sub.consents:
+            uow.consents.add(consent_rules.to_row(applicant.id, grant))
+        application = uow.applications.add(m.Application(
+            institution_id=institution.id,
+            external_ref=sub.external_ref,
+            enterprise_id=enterprise.id,
+            applicant_id=applicant.id,
+            amount=sub.amount,
+            term_months=sub.term_months,
+            repayment_method=sub.repayment_method.value,
+            purpose=sub.purpose,
+            channel=sub.channel,
+            device_bidx=indexer.index_or_none(IndexKind.DEVICE, sub.device_id),
+            ip_bidx=indexer.index_or_none(IndexKind.IP, sub.ip),
+            state=ApplicationState.SUBMITTED.value,
+            submitted_at=sub.submitted_at,
+            business_date=sub.business_date,
+        ))
+        uow.flush()
+        uow.record_event(
+            aggregate_type="application",
+            aggregate_id=application.id,
+            event_type="application.submitted",
+            institution_id=institution.id,
+            purpose=PURPOSE.value,
+            payload={
+                "external_ref": sub.external_ref,
+                "amount": str(sub.amount),
+                "term_months": sub.term_months,
+                "repayment_method": sub.repayment_method.value,
+                "applicant_id": applicant.id,
+                "enterprise_id": enterprise.id,
+                "mobile": mask_mobile(sub.legal_representative.mobile.value),
+                "uscc_needs_verification": sub.enterprise.uscc.needs_registry_verification,
+            },
+        )
+        uow.commit()
+        return Receipt(application.id, application.state, applicant.id, enterprise.id, False,
+                       enterprise.uscc_needs_verification)
+
+
+def _replay(
+    uow: UnitOfWork, existing: m.Application, sub: Submission, id_bidx: str, uscc_bidx: str
+) -> Receipt:
+    applicant = uow.applicants.get(existing.applicant_id)
+    enterprise = uow.enterprises.get(existing.enterprise_id)
+    assert applicant is not None and enterprise is not None
+    same = (
+        applicant.id_number_bidx == id_bidx
+        and enterprise.uscc_bidx == uscc_bidx
+        and existing.amount == sub.amount
+        and existing.term_months == sub.term_months
+        and existing.repayment_method == sub.repayment_method.value
+    )
+    if not same:
+        raise ValidationError.single(
+            "external_ref", "application.external_ref_reused",
+            "this reference was already used for a different application",
+        )
+    return Receipt(existing.id, existing.state, applicant.id, enterprise.id, True,
+                   enterprise.uscc_needs_verification)
+
+
+def _upsert_applicant(
+    uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, institution_id: str,
+    applicant: m.Applicant | None, person: PersonInput, id_bidx: str,
+) -> m.Applicant:
+    key: WrappedDataKey | None
+    if applicant is None or applicant.erased_at is not None:
+        key = new_subject_key(uow, vault)
+        if applicant is None:
+            applicant = uow.applicants.add(m.Applicant(institution_id=institution_id,
+                                                       data_key_id=key.key_id))
+        else:  # a person erased earlier applies again: a fresh key, a fresh record
+            applicant.data_key_id = key.key_id
+            applicant.erased_at = None
+    else:
+        key = wrapped_key(uow.data_keys.get(applicant.data_key_id))
+        assert key is not None
+    t = "applicants"
+    applicant.name_enc = seal(vault, key, t, "name", person.name)
+    applicant.id_number_enc = seal(vault, key, t, "id_number", person.id_number.value)
+    applicant.mobile_enc = seal(vault, key, t, "mobile", person.mobile.value)
+    applicant.bank_account_enc = seal(vault, key, t, "bank_account", person.bank_account.value)
+    applicant.address_enc = seal(vault, key, t, "address", person.address)
+    applicant.id_number_bidx = id_bidx
+    applicant.mobile_bidx = indexer.index(IndexKind.MOBILE, person.mobile.value)
+    applicant.bank_account_bidx = indexer.index(IndexKind.BANK_CARD, person.bank_account.value)
+    applicant.birth_date = person.id_number.birth_date
+    uow.flush()
+    return applicant
+
+
+def _upsert_enterprise(
+    uow: UnitOfWork, vault: Vault, institution_id: str, ent: EnterpriseInput, uscc_bidx: str
+) -> m.Enterprise:
+    enterprise = uow.enterprises.by_uscc(institution_id, uscc_bidx)
+    if enterprise is None:
+        key = new_subject_key(uow, vault)
+        enterprise = uow.enterprises.add(m.Enterprise(
+            institution_id=institution_id, data_key_id=key.key_id, uscc_bidx=uscc_bidx,
+            uscc_enc=seal(vault, key, "enterprises", "uscc", ent.uscc.value),
+        ))
+    enterprise.name = ent.name
+    enterprise.uscc_needs_verification = ent.uscc.needs_registry_verification
+    enterprise.industry_code = ent.industry_code
+    enterprise.province_code = ent.province_code
+    enterprise.registered_on = ent.registered_on
+    enterprise.annual_revenue = ent.annual_revenue
+    enterprise.tax_grade = ent.tax_grade
+    enterprise.employees = ent.employees
+    uow.flush()
+    return enterprise

@@ -1,0 +1,56 @@
+"""Configuration from the environment (prefix ``PUHUI_``) with embedded defaults.
+
+The defaults make ``make run`` work on a fresh machine: an SQLite database and local key
+files under ``var/``. Production sets ``PUHUI_DATABASE_URL`` to PostgreSQL
+(``postgresql+pg8000://user@host/db``) and points ``PUHUI_KEY_DIR`` at a protected volume
+(or, later, a KMS).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_var_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PUHUI_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(default_factory=_default_var_dir)
+    """Where the embedded database and local keys live by default."""
+
+    database_url: str = ""
+    """SQLAlchemy URL. Empty means ``sqlite:///<var_dir>/puhui.db``."""
+
+    key_dir: Path | None = None
+    """Directory of the master and blind-index key files. Empty means ``<var_dir>/keys``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    institution_type: str = "bank"
+    """The operator's licence class; selects the legal interest-rate cap (see domain.pricing)."""
+
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'puhui.db'}"
+
+    @property
+    def resolved_key_dir(self) -> Path:
+        return self.key_dir if self.key_dir is not None else self.var_dir / "keys"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
