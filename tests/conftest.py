@@ -85,8 +85,9 @@ def _empty_postgres(engine: Engine) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"),
-                     {"h": "0" * 64})
+        conn.execute(
+            text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :h)"), {"h": "0" * 64}
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -115,7 +116,6 @@ def database(
 # --- platform parts -------------------------------------------------------------------------
 
 
-
 @pytest.fixture
 def keyring(tmp_path: Path) -> KeyRing:
     return KeyRing.load_or_create(tmp_path / "keys")
@@ -141,6 +141,7 @@ def institution(database: Database) -> str:
     """A registered bank with code DEMO_BANK; returns its code."""
     from puhui.origination.institutions import register_institution
 
-    register_institution(UnitOfWork(database.sessions), code="DEMO_BANK", name="示范银行",
-                         institution_type="bank")
+    register_institution(
+        UnitOfWork(database.sessions), code="DEMO_BANK", name="示范银行", institution_type="bank"
+    )
     return "DEMO_BANK"

@@ -30,7 +30,7 @@ def application(**overrides: Any) -> dict[str, Any]:
             "name": "北京示范科技有限公司",
             "uscc": USCC,
             "industry_code": "I65",
-            "province_code": "110105",
+            "division_code": "110105",
             "registered_on": "2018-03-15",
             "annual_revenue": "3600000.00",
             "tax_grade": "B",

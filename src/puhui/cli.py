@@ -26,8 +26,9 @@ from rich.table import Table
 
 from puhui.bootstrap import platform
 
-app = typer.Typer(help="Puhui (普惠): digital lending for small and micro enterprises.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Puhui (普惠): digital lending for small and micro enterprises.", no_args_is_help=True
+)
 keys_app = typer.Typer(help="Master and blind-index keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 institutions_app = typer.Typer(help="Lending institutions (tenants).", no_args_is_help=True)
@@ -54,8 +55,17 @@ def progress_bar() -> Progress:
     )
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+def _fail(error: str | Exception, code: int = 1) -> typer.Exit:
+    """Print an error (each field error of a ValidationError on its own line); the exit to raise."""
+    from rich.markup import escape
+
+    from puhui.domain.errors import ValidationError
+
+    if isinstance(error, ValidationError):
+        for e in error.errors:
+            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+    else:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -100,6 +110,7 @@ def serve(
 
 # --- keys -----------------------------------------------------------------------------------
 
+
 @keys_app.command("status")
 def keys_status() -> None:
     """Show master keys and how many data keys each still wraps."""
@@ -108,15 +119,21 @@ def keys_status() -> None:
         counts = uow.data_keys.count_by_master()
     table = Table("master key", "status", "created (UTC)", "data keys wrapped")
     for info in p.keyring.master_keys:
-        table.add_row(info.key_id, info.status, info.created_at.isoformat(timespec="seconds"),
-                      str(counts.get(info.key_id, 0)))
+        table.add_row(
+            info.id,
+            info.status,
+            info.created_at.isoformat(timespec="seconds"),
+            str(counts.get(info.id, 0)),
+        )
     console.print(table)
     console.print(f"blind-index key {p.keyring.blind_index_key_id}")
 
 
 @keys_app.command("rotate")
 def keys_rotate(
-    batch_size: Annotated[int, typer.Option(min=1, help="Data keys re-wrapped per transaction")] = 500,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Data keys re-wrapped per transaction")
+    ] = 500,
 ) -> None:
     """Make a new master key active and re-wrap every data key under it, without downtime.
 
@@ -131,11 +148,15 @@ def keys_rotate(
     with progress_bar() as bar:
         task = bar.add_task("re-wrapping data keys", total=None)
         result = rewrap_all(
-            p.sessions, p.vault, batch_size=batch_size,
+            p.sessions,
+            p.vault,
+            batch_size=batch_size,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    console.print(f"re-wrapped {result.rewrapped} data keys; run `puhui keys drop` for the "
-                  "retired key once every server has reloaded (after the grace period)")
+    console.print(
+        f"re-wrapped {result.rewrapped} data keys; run `puhui keys drop` for the "
+        "retired key once every server has reloaded (after the grace period)"
+    )
 
 
 @keys_app.command("drop")
@@ -153,11 +174,12 @@ def keys_drop(
     try:
         p.keyring.drop_master(key_id, remaining_wrapped=remaining)
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(exc) from exc
     console.print(f"dropped master key {key_id}")
 
 
 # --- audit ----------------------------------------------------------------------------------
+
 
 @audit_app.command("verify")
 def audit_verify() -> None:
@@ -185,6 +207,7 @@ def audit_verify() -> None:
 
 # --- institutions ---------------------------------------------------------------------------
 
+
 @institutions_app.command("create")
 def institutions_create(
     code: Annotated[str, typer.Argument(help="Short code, e.g. HZRCB")],
@@ -197,10 +220,11 @@ def institutions_create(
 
     p = platform()
     try:
-        inst = register_institution(p.uow("cli"), code=code, name=name,
-                                    institution_type=institution_type)
+        inst = register_institution(
+            p.uow("cli"), code=code, name=name, institution_type=institution_type
+        )
     except ValidationError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(exc) from exc
     console.print(f"institution {inst.code} ({inst.id})")
 
 
@@ -218,6 +242,7 @@ def institutions_list() -> None:
 
 # --- data-subject requests ------------------------------------------------------------------
 
+
 @subjects_app.command("export")
 def subjects_export(
     institution: Annotated[str, typer.Option(help="Institution code")],
@@ -231,10 +256,11 @@ def subjects_export(
 
     p = platform()
     try:
-        data = export_subject(p.uow(actor), p.vault, p.indexer, institution_code=institution,
-                              id_number=id_number)
+        data = export_subject(
+            p.uow(actor), p.vault, p.indexer, institution_code=institution, id_number=id_number
+        )
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(exc) from exc
     out.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     out.chmod(0o600)
     console.print(f"exported {len(data['applications'])} application(s) to {out} (mode 0600)")
@@ -252,14 +278,16 @@ def subjects_erase(
 
     p = platform()
     try:
-        result = erase_subject(p.uow(actor), p.vault, p.indexer, institution_code=institution,
-                               id_number=id_number)
+        result = erase_subject(
+            p.uow(actor), p.vault, p.indexer, institution_code=institution, id_number=id_number
+        )
     except DomainError as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(exc) from exc
     console.print(f"erased applicant {result.applicant_id}; data key {result.data_key_id} shredded")
 
 
 # --- synthetic data -------------------------------------------------------------------------
+
 
 @synthetic_app.command("generate")
 def synthetic_generate(
@@ -289,8 +317,9 @@ def synthetic_load(
     p = platform()
     with progress_bar() as bar:
         task = bar.add_task("submitting applications", total=n)
-        summary = load_synthetic(p, n=n, seed=seed, fraud_rate=fraud_rate,
-                                 on_progress=lambda: bar.advance(task))
+        summary = load_synthetic(
+            p, n=n, seed=seed, fraud_rate=fraud_rate, on_progress=lambda: bar.advance(task)
+        )
     console.print(
         f"submitted {summary.submitted}, repeats recognised {summary.replayed}, "
         f"rejected {summary.rejected} ({', '.join(summary.rejection_rules) or 'no rule failed'})"

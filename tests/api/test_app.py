@@ -17,15 +17,18 @@ from tests.conftest import Database
 
 @pytest.fixture
 def client(database: Database, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database.url, key_dir=tmp_path / "keys",
-                        var_dir=tmp_path)
+    settings = Settings(database_url=database.url, key_dir=tmp_path / "keys", var_dir=tmp_path)
     platform = Platform(settings)
     app = create_app(platform)
 
     @app.get("/test/validation")
     def _fails() -> None:
-        raise ValidationError([FieldError("amount", "money.positive", "must be more than zero"),
-                               FieldError("term_months", "application.term_range", "1-360")])
+        raise ValidationError(
+            [
+                FieldError("amount", "money.positive", "must be more than zero"),
+                FieldError("term_months", "application.term_range", "1-360"),
+            ]
+        )
 
     with TestClient(app) as c:
         yield c
@@ -47,8 +50,10 @@ def test_openapi_is_served(client: TestClient) -> None:
 
 
 def test_correlation_id_is_echoed_or_created(client: TestClient) -> None:
-    assert client.get("/healthz", headers={"X-Correlation-ID": "abc-123"}).headers[
-        "X-Correlation-ID"] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Correlation-ID": "abc-123"}).headers["X-Correlation-ID"]
+        == "abc-123"
+    )
     assert len(client.get("/healthz").headers["X-Correlation-ID"]) == 32
 
 
@@ -59,4 +64,6 @@ def test_validation_errors_are_problem_json_listing_every_field(client: TestClie
     body = r.json()
     assert body["code"] == "validation_failed"
     assert [(e["field"], e["rule"]) for e in body["errors"]] == [
-        ("amount", "money.positive"), ("term_months", "application.term_range")]
+        ("amount", "money.positive"),
+        ("term_months", "application.term_range"),
+    ]

@@ -24,8 +24,10 @@ def test_referral_needs_a_named_reviewer() -> None:
     assert s is A.REFERRED
     with pytest.raises(InvalidTransition, match="reviewer"):
         APPLICATION.apply(s, "reviewer_approve", {"reasons": ["ok"]})
-    assert APPLICATION.apply(s, "reviewer_decline",
-                             {"reasons": ["docs"], "reviewer": "li.si"}) is A.DECLINED
+    assert (
+        APPLICATION.apply(s, "reviewer_decline", {"reasons": ["docs"], "reviewer": "li.si"})
+        is A.DECLINED
+    )
 
 
 def test_decision_without_reasons_is_refused() -> None:

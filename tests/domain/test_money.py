@@ -14,8 +14,13 @@ from puhui.domain.money import format_cny, from_fen, parse_amount, round_fen, to
 
 @pytest.mark.parametrize(
     ("value", "rounded"),
-    [("0.005", "0.01"), ("0.004", "0.00"), ("2.675", "2.68"), ("-0.005", "-0.01"),
-     ("8606.6435", "8606.64")],
+    [
+        ("0.005", "0.01"),
+        ("0.004", "0.00"),
+        ("2.675", "2.68"),
+        ("-0.005", "-0.01"),
+        ("8606.6435", "8606.64"),
+    ],
 )
 def test_round_half_up_to_the_fen(value: str, rounded: str) -> None:
     assert round_fen(Decimal(value)) == Decimal(rounded)
@@ -35,9 +40,18 @@ def test_from_fen_to_fen_is_identity(fen: int) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "rule"),
-    [(0.1, "money.type"), (True, "money.type"), (None, "money.type"), ("abc", "money.format"),
-     ("NaN", "money.format"), ("Infinity", "money.format"), ("1.001", "money.precision"),
-     ("-5", "money.positive"), ("0", "money.positive"), ("1e12", "money.maximum")],
+    [
+        (0.1, "money.type"),
+        (True, "money.type"),
+        (None, "money.type"),
+        ("abc", "money.format"),
+        ("NaN", "money.format"),
+        ("Infinity", "money.format"),
+        ("1.001", "money.precision"),
+        ("-5", "money.positive"),
+        ("0", "money.positive"),
+        ("1e12", "money.maximum"),
+    ],
 )
 def test_bad_amounts_name_field_and_rule(raw: object, rule: str) -> None:
     with pytest.raises(ValidationError) as caught:

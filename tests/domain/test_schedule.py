@@ -405,3 +405,10 @@ def test_parse_rate_accepts_strings_and_a_custom_maximum() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_rate(True, "offer.rate")
     assert caught.value.fields == ("offer.rate",) and caught.value.rules == ("rate.type",)
+
+
+def test_level_payment_checks_the_term() -> None:
+    assert level_payment(Decimal(1200), Decimal(0), 12) == Decimal("100.00")
+    with pytest.raises(ValidationError) as caught:
+        level_payment(Decimal(1200), Decimal(0), 0)
+    assert caught.value.rules == ("schedule.term_range",)

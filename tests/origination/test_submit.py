@@ -25,8 +25,9 @@ TABLES = [m.Enterprise, m.Applicant, m.Application, m.Consent, m.DataKey, m.Even
 
 def _counts(db: Database) -> dict[str, int]:
     with db.sessions() as s:
-        return {t.__tablename__: int(s.scalar(select(func.count()).select_from(t)) or 0)
-                for t in TABLES}
+        return {
+            t.__tablename__: int(s.scalar(select(func.count()).select_from(t)) or 0) for t in TABLES
+        }
 
 
 def _submit(db: Database, vault: Vault, indexer: BlindIndexer, raw: dict[str, Any]) -> Any:
@@ -55,8 +56,14 @@ def test_no_plaintext_personal_data_in_any_table(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer
 ) -> None:
     _submit(database, vault, indexer, factories.application())
-    secrets = [factories.ID_NUMBER, factories.MOBILE, factories.BANK_CARD, factories.NAME,
-               "建国路", factories.USCC]
+    secrets = [
+        factories.ID_NUMBER,
+        factories.MOBILE,
+        factories.BANK_CARD,
+        factories.NAME,
+        "建国路",
+        factories.USCC,
+    ]
     with database.engine.connect() as conn:
         for table in m.Base.metadata.sorted_tables:
             for row in conn.execute(table.select()):
@@ -75,10 +82,19 @@ def test_every_field_error_is_listed_and_nothing_is_written(
         repayment_method="balloon",
         channel="fax",
         ip="999.1.1.1",
-        enterprise={"uscc": "91110108551385082", "tax_grade": "E", "province_code": "990000",
-                    "registered_on": "2999-01-01", "industry_code": "Z99"},
-        legal_representative={"id_number": "110105194912310021", "mobile": "12345678901",
-                              "bank_account": "6222020200112233440", "name": ""},
+        enterprise={
+            "uscc": "91110108551385082",
+            "tax_grade": "E",
+            "division_code": "990000",
+            "registered_on": "2999-01-01",
+            "industry_code": "Z99",
+        },
+        legal_representative={
+            "id_number": "110105194912310021",
+            "mobile": "12345678901",
+            "bank_account": "6222020200112233440",
+            "name": "",
+        },
     )
     with pytest.raises(ValidationError) as caught:
         _submit(database, vault, indexer, raw)
@@ -90,7 +106,7 @@ def test_every_field_error_is_listed_and_nothing_is_written(
         ("channel", "application.channel"),
         ("ip", "application.ip"),
         ("enterprise.tax_grade", "tax.grade"),
-        ("enterprise.province_code", "gb2260.division"),
+        ("enterprise.division_code", "gb2260.division"),
         ("enterprise.registered_on", "enterprise.registered_in_past"),
         ("enterprise.industry_code", "gb4754.format"),
         ("legal_representative.id_number", "gb11643.check_digit"),
@@ -119,8 +135,12 @@ def test_naive_submission_time_is_refused(
     from datetime import datetime
 
     with pytest.raises(ValidationError) as caught:
-        _submit(database, vault, indexer,
-                factories.application(submitted_at=datetime(2026, 11, 28, 10, 0)))
+        _submit(
+            database,
+            vault,
+            indexer,
+            factories.application(submitted_at=datetime(2026, 11, 28, 10, 0)),
+        )
     assert ("submitted_at", "time.timezone") in {(e.field, e.rule) for e in caught.value.errors}
 
 
@@ -138,8 +158,11 @@ def test_without_consent_for_the_purpose_it_is_refused(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer
 ) -> None:
     before = _counts(database)
-    raw = factories.application(consents=[{
-        "purpose": "marketing", "scope": ["contact"], "text_version": "1", "channel": "app"}])
+    raw = factories.application(
+        consents=[
+            {"purpose": "marketing", "scope": ["contact"], "text_version": "1", "channel": "app"}
+        ]
+    )
     with pytest.raises(ConsentRequired) as caught:
         _submit(database, vault, indexer, raw)
     assert caught.value.purpose == "credit_assessment"
@@ -149,9 +172,16 @@ def test_without_consent_for_the_purpose_it_is_refused(
 def test_consent_that_does_not_cover_bank_account_is_refused(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer
 ) -> None:
-    raw = factories.application(consents=[{
-        "purpose": "credit_assessment", "scope": ["identity", "contact", "enterprise"],
-        "text_version": "1", "channel": "app"}])
+    raw = factories.application(
+        consents=[
+            {
+                "purpose": "credit_assessment",
+                "scope": ["identity", "contact", "enterprise"],
+                "text_version": "1",
+                "channel": "app",
+            }
+        ]
+    )
     with pytest.raises(ConsentRequired, match="financial_account"):
         _submit(database, vault, indexer, raw)
 
@@ -190,7 +220,10 @@ def test_uscc_failing_only_its_checksum_is_flagged_not_accepted_silently(
 
 
 def test_a_failure_after_some_writes_rolls_everything_back(
-    database: Database, institution: str, vault: Vault, indexer: BlindIndexer,
+    database: Database,
+    institution: str,
+    vault: Vault,
+    indexer: BlindIndexer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     before = _counts(database)

@@ -32,26 +32,40 @@ def masked_logs() -> Iterator[None]:
 
 
 def test_logs_of_a_whole_submission_hold_no_identifier(
-    database: Database, institution: str, vault: Vault, indexer: BlindIndexer,
-    caplog: pytest.LogCaptureFixture, masked_logs: None,
+    database: Database,
+    institution: str,
+    vault: Vault,
+    indexer: BlindIndexer,
+    caplog: pytest.LogCaptureFixture,
+    masked_logs: None,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # statements and parameters
     log = logging.getLogger("puhui.test")
     other_id = factories.id_number("19900215", "457")
     try:
-        submit_application(UnitOfWork(database.sessions), vault, indexer,
-                           factories.application())
+        submit_application(UnitOfWork(database.sessions), vault, indexer, factories.application())
         # Someone logs carelessly: the filter must still mask it.
-        log.info("callback for %s on %s, card %s", factories.ID_NUMBER, factories.MOBILE,
-                 factories.BANK_CARD)
+        log.info(
+            "callback for %s on %s, card %s",
+            factories.ID_NUMBER,
+            factories.MOBILE,
+            factories.BANK_CARD,
+        )
         log.warning("raw payload: %r", factories.application())
         try:
-            submit_application(UnitOfWork(database.sessions), vault, indexer,
-                               factories.application(
-                                   external_ref="R9",
-                                   legal_representative={"id_number": other_id[:-1] + "0",
-                                                         "mobile": "+86 139 1234 5678"}))
+            submit_application(
+                UnitOfWork(database.sessions),
+                vault,
+                indexer,
+                factories.application(
+                    external_ref="R9",
+                    legal_representative={
+                        "id_number": other_id[:-1] + "0",
+                        "mobile": "+86 139 1234 5678",
+                    },
+                ),
+            )
         except ValidationError:
             log.exception("submission refused for %s", other_id)
     finally:
@@ -59,8 +73,13 @@ def test_logs_of_a_whole_submission_hold_no_identifier(
     text = caplog.text
     assert "INSERT INTO applicants" in text  # SQL parameters were logged and scanned
     assert "callback for" in text
-    for secret in (factories.ID_NUMBER, other_id, factories.MOBILE, "13912345678",
-                   factories.BANK_CARD):
+    for secret in (
+        factories.ID_NUMBER,
+        other_id,
+        factories.MOBILE,
+        "13912345678",
+        factories.BANK_CARD,
+    ):
         assert secret not in text
     leaks = ID_NUMBER.findall(text) + MOBILE.findall(text) + CARD.findall(text)
     assert leaks == [], leaks

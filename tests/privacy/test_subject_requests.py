@@ -27,8 +27,9 @@ AT = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 
 
 def _submit(db: Database, vault: Vault, indexer: BlindIndexer, **overrides: object) -> str:
-    receipt = submit_application(UnitOfWork(db.sessions), vault, indexer,
-                                 factories.application(**overrides))
+    receipt = submit_application(
+        UnitOfWork(db.sessions), vault, indexer, factories.application(**overrides)
+    )
     return receipt.applicant_id
 
 
@@ -41,8 +42,14 @@ def test_export_returns_everything_decrypted_and_is_audited(
 ) -> None:
     _submit(database, vault, indexer)
     _submit(database, vault, indexer, external_ref="REF-0002")
-    data = export_subject(_uow(database), vault, indexer, institution_code=institution,
-                          id_number=factories.ID_NUMBER, at=AT)
+    data = export_subject(
+        _uow(database),
+        vault,
+        indexer,
+        institution_code=institution,
+        id_number=factories.ID_NUMBER,
+        at=AT,
+    )
     assert data["person"]["id_number"] == factories.ID_NUMBER
     assert data["person"]["mobile"] == factories.MOBILE
     assert data["person"]["bank_account"] == factories.BANK_CARD
@@ -51,8 +58,9 @@ def test_export_returns_everything_decrypted_and_is_audited(
     assert data["consents"][0]["purpose"] == "credit_assessment"
     with database.sessions() as s:
         actions = [r.action for r in s.scalars(select(m.AuditRecord).order_by(m.AuditRecord.seq))]
-        reads = s.scalars(select(m.AuditRecord).where(
-            m.AuditRecord.action == "personal_data.read")).all()
+        reads = s.scalars(
+            select(m.AuditRecord).where(m.AuditRecord.action == "personal_data.read")
+        ).all()
         assert "subject.exported" in actions
         assert reads[-1].purpose == "data_subject_request" and reads[-1].actor == "dpo"
         assert factories.ID_NUMBER not in str([r.details for r in reads])
@@ -63,12 +71,18 @@ def test_export_of_unknown_person_names_the_rule(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        export_subject(_uow(database), vault, indexer, institution_code=institution,
-                       id_number=factories.id_number("19700101"))
+        export_subject(
+            _uow(database),
+            vault,
+            indexer,
+            institution_code=institution,
+            id_number=factories.id_number("19700101"),
+        )
     assert caught.value.rules == ("subject.unknown",)
     with pytest.raises(ValidationError) as caught:
-        export_subject(_uow(database), vault, indexer, institution_code=institution,
-                       id_number="123")
+        export_subject(
+            _uow(database), vault, indexer, institution_code=institution, id_number="123"
+        )
     assert caught.value.rules == ("gb11643.length",)
 
 
@@ -76,8 +90,14 @@ def test_erasure_shreds_the_key_and_nothing_decrypts_afterwards(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer
 ) -> None:
     applicant_id = _submit(database, vault, indexer)
-    result = erase_subject(_uow(database), vault, indexer, institution_code=institution,
-                           id_number=factories.ID_NUMBER, at=AT)
+    result = erase_subject(
+        _uow(database),
+        vault,
+        indexer,
+        institution_code=institution,
+        id_number=factories.ID_NUMBER,
+        at=AT,
+    )
     assert result.applicant_id == applicant_id
     fresh_vault = Vault(vault.keyring)  # no cached keys: as another worker would see it
     with database.sessions() as s:
@@ -92,8 +112,13 @@ def test_erasure_shreds_the_key_and_nothing_decrypts_afterwards(
         assert audit.verify(s).ok
     # The person is no longer findable by their identifiers.
     with pytest.raises(ValidationError) as caught:
-        export_subject(_uow(database), vault, indexer, institution_code=institution,
-                       id_number=factories.ID_NUMBER)
+        export_subject(
+            _uow(database),
+            vault,
+            indexer,
+            institution_code=institution,
+            id_number=factories.ID_NUMBER,
+        )
     assert caught.value.rules == ("subject.unknown",)
 
 
@@ -103,21 +128,45 @@ def test_erasure_is_refused_while_a_loan_is_open(
     applicant_id = _submit(database, vault, indexer)
     with database.sessions.begin() as s:
         app = s.scalars(select(m.Application)).one()
-        offer = m.Offer(application_id=app.id, amount=Decimal("300000.00"),
-                        annual_rate=Decimal("0.06"), apr=Decimal("0.0617"), term_months=12,
-                        repayment_method="equal_installment", day_count="30/360",
-                        total_interest=Decimal("9835.60"), total_cost=Decimal("9835.60"),
-                        expires_at=AT + timedelta(days=7))
+        offer = m.Offer(
+            application_id=app.id,
+            amount=Decimal("300000.00"),
+            annual_rate=Decimal("0.06"),
+            apr=Decimal("0.0617"),
+            term_months=12,
+            repayment_method="equal_installment",
+            day_count="30/360",
+            total_interest=Decimal("9835.60"),
+            total_cost=Decimal("9835.60"),
+            expires_at=AT + timedelta(days=7),
+        )
         s.add(offer)
         s.flush()
-        s.add(m.Loan(institution_id=app.institution_id, application_id=app.id, offer_id=offer.id,
-                     applicant_id=applicant_id, principal=Decimal("300000.00"),
-                     annual_rate=Decimal("0.06"), apr=Decimal("0.0617"), term_months=12,
-                     repayment_method="equal_installment", day_count="30/360", state="active",
-                     outstanding_principal=Decimal("300000.00"), contracted_at=AT))
+        s.add(
+            m.Loan(
+                institution_id=app.institution_id,
+                application_id=app.id,
+                offer_id=offer.id,
+                applicant_id=applicant_id,
+                principal=Decimal("300000.00"),
+                annual_rate=Decimal("0.06"),
+                apr=Decimal("0.0617"),
+                term_months=12,
+                repayment_method="equal_installment",
+                day_count="30/360",
+                state="active",
+                outstanding_principal=Decimal("300000.00"),
+                contracted_at=AT,
+            )
+        )
     with pytest.raises(ValidationError) as caught:
-        erase_subject(_uow(database), vault, indexer, institution_code=institution,
-                      id_number=factories.ID_NUMBER)
+        erase_subject(
+            _uow(database),
+            vault,
+            indexer,
+            institution_code=institution,
+            id_number=factories.ID_NUMBER,
+        )
     assert caught.value.rules == ("erasure.open_loan",)
     with database.sessions() as s:
         key = s.scalars(select(m.DataKey)).first()
@@ -138,8 +187,14 @@ def test_reveal_needs_consent_for_the_purpose_and_respects_withdrawal(
         consent = uow.consents.for_applicant(applicant_id)[0]
         consent.withdrawn_at = AT
         with pytest.raises(ConsentRequired):
-            reveal(uow, vault, applicant, fields=["mobile"], purpose="credit_assessment",
-                   at=AT + timedelta(seconds=1))
+            reveal(
+                uow,
+                vault,
+                applicant,
+                fields=["mobile"],
+                purpose="credit_assessment",
+                at=AT + timedelta(seconds=1),
+            )
         uow.commit()
 
 
@@ -147,16 +202,22 @@ def test_rotation_rewraps_every_data_key_and_data_still_decrypts(
     database: Database, institution: str, vault: Vault, indexer: BlindIndexer, keyring: KeyRing
 ) -> None:
     _submit(database, vault, indexer)
-    _submit(database, vault, indexer, external_ref="R2",
-            legal_representative={"id_number": factories.id_number("19850505")},
-            enterprise={"uscc": "91110000600037341L"})
+    _submit(
+        database,
+        vault,
+        indexer,
+        external_ref="R2",
+        legal_representative={"id_number": factories.id_number("19850505")},
+        enterprise={"uscc": "91110000600037341L"},
+    )
     old_master = keyring.active_master_id
     with database.sessions() as s:
         tokens_before = sorted(a.id_number_enc or "" for a in s.scalars(select(m.Applicant)))
     new_master = keyring.rotate_master()
     progress: list[tuple[int, int]] = []
-    result = rewrap_all(database.sessions, vault, batch_size=1,
-                        on_progress=lambda d, t: progress.append((d, t)))
+    result = rewrap_all(
+        database.sessions, vault, batch_size=1, on_progress=lambda d, t: progress.append((d, t))
+    )
     assert result.rewrapped == 4 and progress[-1] == (4, 4)  # 2 people + 2 enterprises
     with UnitOfWork(database.sessions) as uow:
         assert uow.data_keys.count_by_master() == {new_master: 4}

@@ -24,8 +24,18 @@ def test_database_is_at_head(database: Database) -> None:
 def test_every_required_table_exists(database: Database) -> None:
     names = set(inspect(database.engine).get_table_names())
     required = {
-        "institutions", "enterprises", "applicants", "applications", "decisions", "offers",
-        "loans", "schedule_lines", "repayments", "consents", "events", "audit_records",
+        "institutions",
+        "enterprises",
+        "applicants",
+        "applications",
+        "decisions",
+        "offers",
+        "loans",
+        "schedule_lines",
+        "repayments",
+        "consents",
+        "events",
+        "audit_records",
         "data_keys",
     }
     assert required <= names

@@ -61,5 +61,11 @@ def install(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        return problem(422, "validation_failed", "ValidationError",
-                       "the request does not match the schema", request, errors=errors)
+        return problem(
+            422,
+            "validation_failed",
+            "ValidationError",
+            "the request does not match the schema",
+            request,
+            errors=errors,
+        )

@@ -19,8 +19,9 @@ def require_aware(moment: datetime, field: str) -> datetime:
     if not isinstance(moment, datetime):
         raise ValidationError.single(field, "time.type", "must be a date and time")
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationError.single(field, "time.timezone",
-                                     "must carry a timezone (e.g. 2026-11-28T09:30:00+08:00)")
+        raise ValidationError.single(
+            field, "time.timezone", "must carry a timezone (e.g. 2026-11-28T09:30:00+08:00)"
+        )
     return moment.astimezone(UTC)
 
 

@@ -27,7 +27,9 @@ class FieldError:
 
     def under(self, prefix: str) -> FieldError:
         """The same error with its field nested under ``prefix``."""
-        return FieldError(f"{prefix}.{self.field}" if prefix else self.field, self.rule, self.message)
+        return FieldError(
+            f"{prefix}.{self.field}" if prefix else self.field, self.rule, self.message
+        )
 
 
 class DomainError(Exception):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from operator import mul
 from typing import Literal
 
 from puhui.domain.errors import ErrorCollector, ValidationError
@@ -166,9 +167,8 @@ USCC_AUTHORITIES: dict[str, tuple[str, dict[str, str]]] = {
 _GB11714_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
 
-def _gb11714_value(char: str) -> int:
-    # GB 11714 uses digits and the upper-case Latin letters A=10 ... Z=35.
-    return int(char, 36)
+# GB 11714 values: digits, then the upper-case Latin letters A=10 ... Z=35.
+_GB11714_VALUES = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 
 
 def org_code_check_char(first8: str) -> str:
@@ -176,12 +176,13 @@ def org_code_check_char(first8: str) -> str:
 
     ``11 - (sum of weighted values mod 11)``, with 10 written ``X`` and 11 written ``0``.
     """
-    if len(first8) != 8 or not all(c.isascii() and c.isalnum() for c in first8):
+    try:
+        values = [_GB11714_VALUES[c] for c in first8.upper()]
+    except KeyError:
+        values = []
+    if len(values) != 8:
         raise ValueError("an organisation code body is 8 digits or upper-case letters")
-    total = sum(
-        w * _gb11714_value(c) for w, c in zip(_GB11714_WEIGHTS, first8.upper(), strict=True)
-    )
-    check = 11 - total % 11
+    check = 11 - sum(map(mul, _GB11714_WEIGHTS, values)) % 11
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
@@ -191,10 +192,13 @@ def uscc_check_char(first17: str) -> str:
     Weights ``3^i mod 31``; ``c = 31 - (sum mod 31)`` with 31 written as 0, mapped back
     through :data:`USCC_CHARSET`.
     """
-    if len(first17) != 17 or any(c not in _USCC_VALUES for c in first17):
+    try:
+        values = [_USCC_VALUES[c] for c in first17]
+    except KeyError:
+        values = []
+    if len(values) != 17:
         raise ValueError("a USCC body is 17 characters from the GB 32100 character set")
-    total = sum(w * _USCC_VALUES[c] for w, c in zip(_USCC_WEIGHTS, first17, strict=True))
-    return USCC_CHARSET[(31 - total % 31) % 31]
+    return USCC_CHARSET[(31 - sum(map(mul, _USCC_WEIGHTS, values)) % 31) % 31]
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +324,8 @@ def id_check_char(first17: str) -> str:
     """The GB 11643 (ISO 7064 MOD 11-2) check character of the first 17 digits."""
     if len(first17) != 17 or not (first17.isascii() and first17.isdigit()):
         raise ValueError("an ID number body is 17 digits")
-    total = sum(w * int(c) for w, c in zip(_ID_WEIGHTS, first17, strict=True))
+    # Weighted sum over the ASCII codes, less 48 ("0") times the sum of the weights (100).
+    total = sum(map(mul, _ID_WEIGHTS, first17.encode("ascii"))) - 48 * 100
     return _ID_CHECK[total % 11]
 
 
@@ -475,19 +480,17 @@ def validate_mobile(raw: str, field: str = "mobile") -> MobileNumber:
 # --------------------------------------------------------------------------------------
 
 
+# A doubled digit's contribution, by ASCII code: 2d, less 9 when that is two digits.
+_LUHN_DOUBLED = {48 + d: 2 * d if d < 5 else 2 * d - 9 for d in range(10)}
+
+
 def _luhn_sum(digits: str, double_first: bool) -> int:
     """Luhn sum from the rightmost digit; ``double_first`` doubles that rightmost digit."""
-    total = 0
-    double = double_first
-    for char in reversed(digits):
-        d = ord(char) - 48
-        if double:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-        double = not double
-    return total
+    reverse = digits.encode("ascii")[::-1]
+    doubled, plain = (
+        (reverse[0::2], reverse[1::2]) if double_first else (reverse[1::2], reverse[0::2])
+    )
+    return sum(plain) - 48 * len(plain) + sum(map(_LUHN_DOUBLED.__getitem__, doubled))
 
 
 def luhn_check_digit(partial: str) -> str:

@@ -46,8 +46,10 @@ class StateMachine(Generic[S]):
         if move is None:
             raise InvalidTransition(self.name, state.value, transition, "no such transition")
         if state not in move.sources:
-            reason = "state is terminal" if state in self.terminal else (
-                f"allowed from {sorted(s.value for s in move.sources)}"
+            reason = (
+                "state is terminal"
+                if state in self.terminal
+                else (f"allowed from {sorted(s.value for s in move.sources)}")
             )
             raise InvalidTransition(self.name, state.value, transition, reason)
         ctx = context or {}
@@ -63,7 +65,9 @@ def _machine(
 ) -> StateMachine[S]:
     return StateMachine(
         name=name,
-        transitions={n: Transition(n, frozenset(src), dst, guards) for n, src, dst, guards in moves},
+        transitions={
+            n: Transition(n, frozenset(src), dst, guards) for n, src, dst, guards in moves
+        },
         terminal=frozenset(terminal),
     )
 
@@ -106,8 +110,12 @@ APPLICATION: StateMachine[ApplicationState] = _machine(
         ("accept_offer", {A.APPROVED}, A.OFFER_ACCEPTED, (_offer_not_expired,)),
         ("expire_offer", {A.APPROVED}, A.EXPIRED, ()),
         ("sign_contract", {A.OFFER_ACCEPTED}, A.CONTRACTED, ()),
-        ("cancel", {A.SUBMITTED, A.UNDER_REVIEW, A.REFERRED, A.APPROVED, A.OFFER_ACCEPTED},
-         A.CANCELLED, ()),
+        (
+            "cancel",
+            {A.SUBMITTED, A.UNDER_REVIEW, A.REFERRED, A.APPROVED, A.OFFER_ACCEPTED},
+            A.CANCELLED,
+            (),
+        ),
     ],
 )
 """An application: submitted → under review → approved / declined / referred → offer accepted
@@ -124,7 +132,9 @@ class LoanState(StrEnum):
 
 
 def _fully_repaid(ctx: Mapping[str, Any]) -> str | None:
-    return None if ctx.get("outstanding_fen", 1) == 0 else "the loan still has an outstanding balance"
+    return (
+        None if ctx.get("outstanding_fen", 1) == 0 else "the loan still has an outstanding balance"
+    )
 
 
 def _past_due(ctx: Mapping[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 MAX_AMOUNT = Decimal("100000000000.00")
-"""One hundred billion yuan: larger than any single small-business loan, small enough for BIGINT fen."""
+"""One hundred billion yuan: above any small-business loan, far inside BIGINT fen."""
 
 
 def round_fen(value: Decimal) -> Decimal:
@@ -51,7 +51,7 @@ def parse_amount(
     with a fraction of a fen is a mistake to report, not to round silently),
     ``money.positive`` and ``money.maximum``.
     """
-    if isinstance(raw, bool) or isinstance(raw, float) or not isinstance(raw, str | int | Decimal):
+    if isinstance(raw, bool | float) or not isinstance(raw, str | int | Decimal):
         raise ValidationError.single(
             field, "money.type", "amount must be a decimal string or an integer, not a float"
         )

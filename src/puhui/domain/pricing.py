@@ -325,14 +325,19 @@ def _irr(flows: Sequence[tuple[int, Decimal]]) -> Decimal:
             lo, f_lo = v, f
         else:
             hi = v
-        candidate = _CTX.subtract(v, _CTX.divide(f, slope)) if slope != 0 else lo
-        low, high = min(lo, hi), max(lo, hi)
-        if not low < candidate < high:
+        if slope != 0:
+            step = _CTX.divide(f, slope)
+            if abs(step) < _TOLERANCE:  # converged: the step is below the precision we keep
+                v = _CTX.subtract(v, step)
+                break
+            candidate = _CTX.subtract(v, step)
+        else:
+            candidate = lo
+        if not min(lo, hi) < candidate < max(lo, hi):  # Newton left the bracket: bisect
             candidate = _CTX.divide(_CTX.add(lo, hi), Decimal(2))
-        done = abs(candidate - v) < _TOLERANCE or abs(hi - lo) < _TOLERANCE
-        v = candidate
-        if done:
+        if abs(hi - lo) < _TOLERANCE:
             break
+        v = candidate
     return _rate(v)
 
 

@@ -19,30 +19,41 @@ def register_institution(
     errors = ErrorCollector()
     code = code.strip().upper()
     if not _CODE.match(code):
-        errors.add("code", "institution.code",
-                   "code must be 2-32 characters: capital letters, digits, underscore")
+        errors.add(
+            "code",
+            "institution.code",
+            "code must be 2-32 characters: capital letters, digits, underscore",
+        )
     name = name.strip()
     if not 1 <= len(name) <= 200:
         errors.add("name", "institution.name", "name must be 1-200 characters")
     try:
         kind = InstitutionType(institution_type)
     except ValueError:
-        errors.add("institution_type", "institution.type",
-                   f"type must be one of {sorted(t.value for t in InstitutionType)}")
+        errors.add(
+            "institution_type",
+            "institution.type",
+            f"type must be one of {sorted(t.value for t in InstitutionType)}",
+        )
     errors.raise_if_any()
     with uow:
         existing = uow.institutions.by_code(code)
         if existing is not None:
             if existing.name != name or existing.institution_type != kind.value:
                 raise ValidationError.single(
-                    "code", "institution.code_taken",
+                    "code",
+                    "institution.code_taken",
                     f"institution {code} already exists with other details",
                 )
             return existing
         inst = uow.institutions.add(Institution(code=code, name=name, institution_type=kind.value))
         uow.flush()
-        uow.record_event(aggregate_type="institution", aggregate_id=inst.id,
-                         event_type="institution.registered", institution_id=inst.id,
-                         payload={"code": code, "institution_type": kind.value})
+        uow.record_event(
+            aggregate_type="institution",
+            aggregate_id=inst.id,
+            event_type="institution.registered",
+            institution_id=inst.id,
+            payload={"code": code, "institution_type": kind.value},
+        )
         uow.commit()
         return inst

@@ -51,7 +51,7 @@ class EnterpriseInput:
     name: str
     uscc: SocialCreditCode
     industry_code: str
-    province_code: str
+    division_code: str
     registered_on: date
     annual_revenue: Decimal
     tax_grade: str
@@ -89,8 +89,15 @@ class Submission:
 
 
 def _text(
-    raw: Mapping[str, Any], key: str, field: str, errors: ErrorCollector, *,
-    rule: str, lo: int, hi: int, required: bool = True,
+    raw: Mapping[str, Any],
+    key: str,
+    field: str,
+    errors: ErrorCollector,
+    *,
+    rule: str,
+    lo: int,
+    hi: int,
+    required: bool = True,
 ) -> str | None:
     value = raw.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -130,7 +137,9 @@ def _date(value: object, field: str, errors: ErrorCollector) -> date | None:
     return None
 
 
-def _int(value: object, field: str, errors: ErrorCollector, lo: int, hi: int, rule: str) -> int | None:
+def _int(
+    value: object, field: str, errors: ErrorCollector, lo: int, hi: int, rule: str
+) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         errors.add(field, "type.integer", "must be a whole number")
         return None
@@ -140,27 +149,41 @@ def _int(value: object, field: str, errors: ErrorCollector, lo: int, hi: int, ru
     return value
 
 
-def _enterprise(raw: Mapping[str, Any], today: date, errors: ErrorCollector) -> EnterpriseInput | None:
+def _enterprise(
+    raw: Mapping[str, Any], today: date, errors: ErrorCollector
+) -> EnterpriseInput | None:
     p = "enterprise"
     start = len(errors.errors)
     name = _text(raw, "name", f"{p}.name", errors, rule="enterprise.name", lo=2, hi=200)
     uscc = None
     with errors.checking():
-        uscc = validate_uscc(raw.get("uscc") if isinstance(raw.get("uscc"), str) else "",
-                             field=f"{p}.uscc")
+        uscc = validate_uscc(_str(raw.get("uscc")), field=f"{p}.uscc")
     industry = raw.get("industry_code")
     if not isinstance(industry, str) or not _INDUSTRY.match(industry):
-        errors.add(f"{p}.industry_code", "gb4754.format",
-                   "must be a GB/T 4754 code: a section letter A-T, optionally 2-4 digits")
-    province = raw.get("province_code")
-    if not isinstance(province, str) or len(province) != 6 or not province.isdigit() \
-            or province[:2] not in GB2260_PROVINCE_CODES:
-        errors.add(f"{p}.province_code", "gb2260.division",
-                   "must be a 6-digit GB/T 2260 division code of a province")
+        errors.add(
+            f"{p}.industry_code",
+            "gb4754.format",
+            "must be a GB/T 4754 code: a section letter A-T, optionally 2-4 digits",
+        )
+    province = raw.get("division_code")
+    if (
+        not isinstance(province, str)
+        or len(province) != 6
+        or not province.isdigit()
+        or province[:2] not in GB2260_PROVINCE_CODES
+    ):
+        errors.add(
+            f"{p}.division_code",
+            "gb2260.division",
+            "must be a 6-digit GB/T 2260 administrative division code",
+        )
     registered = _date(raw.get("registered_on"), f"{p}.registered_on", errors)
     if registered is not None and registered > today:
-        errors.add(f"{p}.registered_on", "enterprise.registered_in_past",
-                   "registration date cannot be in the future")
+        errors.add(
+            f"{p}.registered_on",
+            "enterprise.registered_in_past",
+            "registration date cannot be in the future",
+        )
         registered = None
     revenue = None
     with errors.checking():
@@ -174,8 +197,9 @@ def _enterprise(raw: Mapping[str, Any], today: date, errors: ErrorCollector) -> 
     if len(errors.errors) > start:
         return None
     assert name and uscc and registered and revenue is not None
-    return EnterpriseInput(name, uscc, str(industry), str(province), registered, revenue,
-                           str(grade), employees)
+    return EnterpriseInput(
+        name, uscc, str(industry), str(province), registered, revenue, str(grade), employees
+    )
 
 
 def _person(raw: Mapping[str, Any], today: date, errors: ErrorCollector) -> PersonInput | None:
@@ -188,8 +212,11 @@ def _person(raw: Mapping[str, Any], today: date, errors: ErrorCollector) -> Pers
     with errors.checking():
         ident = validate_resident_id(_str(raw.get("id_number")), f"{p}.id_number", today=today)
     if ident is not None and ident.age_on(today) < ADULT_AGE:
-        errors.add(f"{p}.id_number", "person.adult",
-                   f"the legal representative must be at least {ADULT_AGE}")
+        errors.add(
+            f"{p}.id_number",
+            "person.adult",
+            f"the legal representative must be at least {ADULT_AGE}",
+        )
     with errors.checking():
         mobile = validate_mobile(_str(raw.get("mobile")), f"{p}.mobile")
     with errors.checking():
@@ -218,28 +245,40 @@ def validate_submission(raw: Mapping[str, Any]) -> Submission:
         errors.add("institution_code", "required", "is required")
     ref = raw.get("external_ref")
     if not isinstance(ref, str) or not _REF.match(ref):
-        errors.add("external_ref", "application.external_ref",
-                   "must be 1-64 characters: letters, digits and _ . : -")
+        errors.add(
+            "external_ref",
+            "application.external_ref",
+            "must be 1-64 characters: letters, digits and _ . : -",
+        )
     enterprise = _enterprise(_section(raw, "enterprise", errors), today, errors)
     person = _person(_section(raw, "legal_representative", errors), today, errors)
     amount = None
     with errors.checking():
         amount = parse_amount(raw.get("amount"), "amount")
     if amount is not None and not MIN_AMOUNT <= amount <= MAX_AMOUNT:
-        errors.add("amount", "application.amount_range",
-                   f"must be between {MIN_AMOUNT} and {MAX_AMOUNT} yuan")
-    term = _int(raw.get("term_months"), "term_months", errors, MIN_TERM, MAX_TERM,
-                "application.term_range")
+        errors.add(
+            "amount",
+            "application.amount_range",
+            f"must be between {MIN_AMOUNT} and {MAX_AMOUNT} yuan",
+        )
+    term = _int(
+        raw.get("term_months"), "term_months", errors, MIN_TERM, MAX_TERM, "application.term_range"
+    )
     method = None
     try:
         method = RepaymentMethod(raw.get("repayment_method"))
     except ValueError:
-        errors.add("repayment_method", "application.repayment_method",
-                   f"must be one of {', '.join(m.value for m in RepaymentMethod)}")
+        errors.add(
+            "repayment_method",
+            "application.repayment_method",
+            f"must be one of {', '.join(m.value for m in RepaymentMethod)}",
+        )
     purpose = _text(raw, "purpose", "purpose", errors, rule="application.purpose", lo=2, hi=200)
     channel = raw.get("channel")
     if channel not in CHANNELS:
-        errors.add("channel", "application.channel", f"must be one of {', '.join(sorted(CHANNELS))}")
+        errors.add(
+            "channel", "application.channel", f"must be one of {', '.join(sorted(CHANNELS))}"
+        )
     device = raw.get("device_id")
     if device is not None and (not isinstance(device, str) or not 1 <= len(device) <= 128):
         errors.add("device_id", "application.device_id", "must be 1-128 characters")
@@ -252,8 +291,11 @@ def validate_submission(raw: Mapping[str, Any]) -> Submission:
     grants: list[ConsentGrant] = []
     consents = raw.get("consents")
     if not isinstance(consents, list | tuple) or not consents:
-        errors.add("consents", "consent.required",
-                   "the applicant's consents (at least one, for credit assessment) are required")
+        errors.add(
+            "consents",
+            "consent.required",
+            "the applicant's consents (at least one, for credit assessment) are required",
+        )
     else:
         for i, item in enumerate(consents):
             if not isinstance(item, Mapping):

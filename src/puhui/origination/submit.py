@@ -20,20 +20,29 @@ from sqlalchemy.exc import IntegrityError
 
 from puhui.domain.errors import ValidationError
 from puhui.domain.lifecycle import ApplicationState
+from puhui.origination.submission import (
+    EnterpriseInput,
+    PersonInput,
+    Submission,
+    validate_submission,
+)
 from puhui.privacy import consent as consent_rules
 from puhui.privacy.blind_index import BlindIndexer, IndexKind
 from puhui.privacy.consent import DataCategory, Purpose
 from puhui.privacy.masking import mask_mobile
 from puhui.privacy.personal_data import new_subject_key, seal, wrapped_key
 from puhui.privacy.vault import Vault, WrappedDataKey
-from puhui.origination.submission import EnterpriseInput, PersonInput, Submission, validate_submission
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
 
 PURPOSE = Purpose.CREDIT_ASSESSMENT
 CATEGORIES = frozenset(
-    {DataCategory.IDENTITY, DataCategory.CONTACT, DataCategory.FINANCIAL_ACCOUNT,
-     DataCategory.ENTERPRISE}
+    {
+        DataCategory.IDENTITY,
+        DataCategory.CONTACT,
+        DataCategory.FINANCIAL_ACCOUNT,
+        DataCategory.ENTERPRISE,
+    }
 )
 """What assessing an application processes; the applicant's consent must cover all of it."""
 
@@ -67,8 +76,9 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
     with uow:
         institution = uow.institutions.by_code(sub.institution_code)
         if institution is None:
-            raise ValidationError.single("institution_code", "institution.unknown",
-                                         "no institution with this code")
+            raise ValidationError.single(
+                "institution_code", "institution.unknown", "no institution with this code"
+            )
         existing = uow.applications.by_external_ref(institution.id, sub.external_ref)
         if existing is not None:
             return _replay(uow, existing, sub, id_bidx, uscc_bidx)
@@ -77,30 +87,38 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
         # Consent is checked before anything is written: the new grants and any on record.
         on_record = list(uow.consents.for_applicant(applicant.id)) if applicant else []
         proposed = [consent_rules.to_row("pending", g) for g in sub.consents]
-        consent_rules.require(on_record + proposed, subject=applicant.id if applicant else "new",
-                              purpose=PURPOSE, categories=CATEGORIES, at=sub.submitted_at)
+        consent_rules.require(
+            on_record + proposed,
+            subject=applicant.id if applicant else "new",
+            purpose=PURPOSE,
+            categories=CATEGORIES,
+            at=sub.submitted_at,
+        )
 
-        applicant = _upsert_applicant(uow, vault, indexer, institution.id, applicant,
-                                      sub.legal_representative, id_bidx)
+        applicant = _upsert_applicant(
+            uow, vault, indexer, institution.id, applicant, sub.legal_representative, id_bidx
+        )
         enterprise = _upsert_enterprise(uow, vault, institution.id, sub.enterprise, uscc_bidx)
         for grant in sub.consents:
             uow.consents.add(consent_rules.to_row(applicant.id, grant))
-        application = uow.applications.add(m.Application(
-            institution_id=institution.id,
-            external_ref=sub.external_ref,
-            enterprise_id=enterprise.id,
-            applicant_id=applicant.id,
-            amount=sub.amount,
-            term_months=sub.term_months,
-            repayment_method=sub.repayment_method.value,
-            purpose=sub.purpose,
-            channel=sub.channel,
-            device_bidx=indexer.index_or_none(IndexKind.DEVICE, sub.device_id),
-            ip_bidx=indexer.index_or_none(IndexKind.IP, sub.ip),
-            state=ApplicationState.SUBMITTED.value,
-            submitted_at=sub.submitted_at,
-            business_date=sub.business_date,
-        ))
+        application = uow.applications.add(
+            m.Application(
+                institution_id=institution.id,
+                external_ref=sub.external_ref,
+                enterprise_id=enterprise.id,
+                applicant_id=applicant.id,
+                amount=sub.amount,
+                term_months=sub.term_months,
+                repayment_method=sub.repayment_method.value,
+                purpose=sub.purpose,
+                channel=sub.channel,
+                device_bidx=indexer.index_or_none(IndexKind.DEVICE, sub.device_id),
+                ip_bidx=indexer.index_or_none(IndexKind.IP, sub.ip),
+                state=ApplicationState.SUBMITTED.value,
+                submitted_at=sub.submitted_at,
+                business_date=sub.business_date,
+            )
+        )
         uow.flush()
         uow.record_event(
             aggregate_type="application",
@@ -120,8 +138,14 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
             },
         )
         uow.commit()
-        return Receipt(application.id, application.state, applicant.id, enterprise.id, False,
-                       enterprise.uscc_needs_verification)
+        return Receipt(
+            application.id,
+            application.state,
+            applicant.id,
+            enterprise.id,
+            False,
+            enterprise.uscc_needs_verification,
+        )
 
 
 def _replay(
@@ -139,23 +163,36 @@ def _replay(
     )
     if not same:
         raise ValidationError.single(
-            "external_ref", "application.external_ref_reused",
+            "external_ref",
+            "application.external_ref_reused",
             "this reference was already used for a different application",
         )
-    return Receipt(existing.id, existing.state, applicant.id, enterprise.id, True,
-                   enterprise.uscc_needs_verification)
+    return Receipt(
+        existing.id,
+        existing.state,
+        applicant.id,
+        enterprise.id,
+        True,
+        enterprise.uscc_needs_verification,
+    )
 
 
 def _upsert_applicant(
-    uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, institution_id: str,
-    applicant: m.Applicant | None, person: PersonInput, id_bidx: str,
+    uow: UnitOfWork,
+    vault: Vault,
+    indexer: BlindIndexer,
+    institution_id: str,
+    applicant: m.Applicant | None,
+    person: PersonInput,
+    id_bidx: str,
 ) -> m.Applicant:
     key: WrappedDataKey | None
     if applicant is None or applicant.erased_at is not None:
         key = new_subject_key(uow, vault)
         if applicant is None:
-            applicant = uow.applicants.add(m.Applicant(institution_id=institution_id,
-                                                       data_key_id=key.key_id))
+            applicant = uow.applicants.add(
+                m.Applicant(institution_id=institution_id, data_key_id=key.key_id)
+            )
         else:  # a person erased earlier applies again: a fresh key, a fresh record
             applicant.data_key_id = key.key_id
             applicant.erased_at = None
@@ -182,14 +219,18 @@ def _upsert_enterprise(
     enterprise = uow.enterprises.by_uscc(institution_id, uscc_bidx)
     if enterprise is None:
         key = new_subject_key(uow, vault)
-        enterprise = uow.enterprises.add(m.Enterprise(
-            institution_id=institution_id, data_key_id=key.key_id, uscc_bidx=uscc_bidx,
-            uscc_enc=seal(vault, key, "enterprises", "uscc", ent.uscc.value),
-        ))
+        enterprise = uow.enterprises.add(
+            m.Enterprise(
+                institution_id=institution_id,
+                data_key_id=key.key_id,
+                uscc_bidx=uscc_bidx,
+                uscc_enc=seal(vault, key, "enterprises", "uscc", ent.uscc.value),
+            )
+        )
     enterprise.name = ent.name
     enterprise.uscc_needs_verification = ent.uscc.needs_registry_verification
     enterprise.industry_code = ent.industry_code
-    enterprise.province_code = ent.province_code
+    enterprise.division_code = ent.division_code
     enterprise.registered_on = ent.registered_on
     enterprise.annual_revenue = ent.annual_revenue
     enterprise.tax_grade = ent.tax_grade

@@ -108,7 +108,7 @@ def append(
 
 
 def forget_cached_head(session: Session) -> None:
-    """Drop the cached head lock after a commit or rollback (the lock ended with the transaction)."""
+    """Forget the cached head after commit or rollback: its lock ended with the transaction."""
     session.info.pop(_HEAD_KEY, None)
 
 
@@ -160,8 +160,15 @@ def verify(
                     f"record {r.seq}: link to the previous record is broken — deleted or reordered"
                 )
             recomputed = record_hash(
-                r.prev_hash, r.seq, r.occurred_at, r.actor, r.action, r.subject_type,
-                r.subject_id, r.purpose, r.details,
+                r.prev_hash,
+                r.seq,
+                r.occurred_at,
+                r.actor,
+                r.action,
+                r.subject_type,
+                r.subject_id,
+                r.purpose,
+                r.details,
             )
             if recomputed != r.hash:
                 report.problems.append(f"record {r.seq}: content does not match its hash — edited")

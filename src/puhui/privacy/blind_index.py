@@ -41,6 +41,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from puhui.domain.errors import ValidationError
+from puhui.domain.identifiers import id_check_char
 from puhui.privacy.keys import KeyRing
 
 INDEX_BYTES = 16
@@ -67,7 +68,6 @@ class IndexKind(StrEnum):
 _WS = re.compile(r"\s+")
 _NON_DIGIT = re.compile(r"\D")
 _NAME_DOTS = re.compile(r"[·•‧∙・･.]")  # middle dots of minority and foreign names
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def _nfkc(value: str) -> str:
@@ -84,8 +84,7 @@ def _id_number(value: str) -> str:
         # Legacy 15-digit number (YYMMDD, 19xx births): the same person's 18-digit number
         # inserts the century and appends the GB 11643 check character.
         body = text[:6] + "19" + text[6:]
-        total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
-        text = body + "10X98765432"[total % 11]
+        text = body + id_check_char(body)
     return text
 
 

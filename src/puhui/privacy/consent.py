@@ -65,30 +65,44 @@ def parse_grant(raw: dict[str, object], field: str, granted_at: datetime) -> Con
     try:
         purpose = Purpose(str(purpose_raw))
     except ValueError:
-        errors.add(f"{field}.purpose", "consent.purpose",
-                   f"purpose must be one of {sorted(p.value for p in Purpose)}")
+        errors.add(
+            f"{field}.purpose",
+            "consent.purpose",
+            f"purpose must be one of {sorted(p.value for p in Purpose)}",
+        )
     scope_raw = raw.get("scope")
     scope: list[DataCategory] = []
     if not isinstance(scope_raw, list | tuple) or not scope_raw:
-        errors.add(f"{field}.scope", "consent.scope", "scope must be a non-empty list of categories")
+        errors.add(
+            f"{field}.scope", "consent.scope", "scope must be a non-empty list of categories"
+        )
     else:
         for i, item in enumerate(scope_raw):
             try:
                 scope.append(DataCategory(str(item)))
             except ValueError:
-                errors.add(f"{field}.scope[{i}]", "consent.scope",
-                           f"category must be one of {sorted(c.value for c in DataCategory)}")
+                errors.add(
+                    f"{field}.scope[{i}]",
+                    "consent.scope",
+                    f"category must be one of {sorted(c.value for c in DataCategory)}",
+                )
     version = raw.get("text_version")
     if not isinstance(version, str) or not version.strip() or len(version) > 32:
-        errors.add(f"{field}.text_version", "consent.text_version",
-                   "the version of the consent text shown is required (1-32 characters)")
+        errors.add(
+            f"{field}.text_version",
+            "consent.text_version",
+            "the version of the consent text shown is required (1-32 characters)",
+        )
     channel = raw.get("channel")
     if channel not in CHANNELS:
-        errors.add(f"{field}.channel", "consent.channel", f"channel must be one of {sorted(CHANNELS)}")
+        errors.add(
+            f"{field}.channel", "consent.channel", f"channel must be one of {sorted(CHANNELS)}"
+        )
     errors.raise_if_any()
     assert purpose is not None
-    return ConsentGrant(purpose, tuple(dict.fromkeys(scope)), str(version).strip(),
-                        str(channel), granted_at)
+    return ConsentGrant(
+        purpose, tuple(dict.fromkeys(scope)), str(version).strip(), str(channel), granted_at
+    )
 
 
 def to_row(applicant_id: str, grant: ConsentGrant) -> Consent:
@@ -104,7 +118,8 @@ def to_row(applicant_id: str, grant: ConsentGrant) -> Consent:
 
 def active(consents: Iterable[Consent], purpose: Purpose, at: datetime) -> list[Consent]:
     return [
-        c for c in consents
+        c
+        for c in consents
         if c.purpose == purpose.value
         and c.granted_at <= at
         and (c.withdrawn_at is None or c.withdrawn_at > at)
@@ -119,7 +134,7 @@ def require(
     categories: Iterable[DataCategory],
     at: datetime,
 ) -> None:
-    """Refuse (``ConsentRequired``) unless an active consent for ``purpose`` covers ``categories``."""
+    """Raise ``ConsentRequired`` unless an active consent for ``purpose`` covers ``categories``."""
     needed = set(categories)
     covered: set[str] = set()
     for c in active(consents, purpose, at):

@@ -43,8 +43,9 @@ def wrapped_key(row: m.DataKey | None) -> WrappedDataKey | None:
 def new_subject_key(uow: UnitOfWork, vault: Vault) -> WrappedDataKey:
     """Create and store a data key for a new data subject."""
     _, wrapped = vault.new_data_key()
-    uow.data_keys.add(m.DataKey(id=wrapped.key_id, master_key_id=wrapped.master_key_id,
-                                wrapped=wrapped.wrapped))
+    uow.data_keys.add(
+        m.DataKey(id=wrapped.key_id, master_key_id=wrapped.master_key_id, wrapped=wrapped.wrapped)
+    )
     uow.flush()  # the key row first: subjects reference it (no ORM relationship orders them)
     return wrapped
 
@@ -85,6 +86,11 @@ def reveal(
     for f in wanted:
         token = getattr(applicant, f"{f}_enc")
         values[f] = None if token is None else vault.decrypt(key, token, f"applicants.{f}")
-    uow.audit(action="personal_data.read", subject_type="applicant", subject_id=applicant.id,
-              purpose=purpose_name, details={"fields": wanted})
+    uow.audit(
+        action="personal_data.read",
+        subject_type="applicant",
+        subject_id=applicant.id,
+        purpose=purpose_name,
+        details={"fields": wanted},
+    )
     return values

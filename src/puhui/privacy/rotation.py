@@ -47,8 +47,12 @@ def rewrap_all(
                 new = vault.rewrap(old, active)
                 row.master_key_id, row.wrapped = new.master_key_id, new.wrapped
                 row.rewrapped_at = now_utc()
-            uow.audit(action="keys.rewrapped", subject_type="master_key", subject_id=active,
-                      details={"data_keys": len(batch)})
+            uow.audit(
+                action="keys.rewrapped",
+                subject_type="master_key",
+                subject_id=active,
+                details={"data_keys": len(batch)},
+            )
             uow.commit()
         done += len(batch)
         if on_progress:

@@ -89,9 +89,7 @@ class ApplicantRepository(Repository[m.Applicant]):
 
     def count_by_mobile(self, mobile_bidx: str) -> int:
         return int(
-            self.session.scalar(
-                select(func.count()).where(m.Applicant.mobile_bidx == mobile_bidx)
-            )
+            self.session.scalar(select(func.count()).where(m.Applicant.mobile_bidx == mobile_bidx))
             or 0
         )
 

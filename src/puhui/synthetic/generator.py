@@ -18,6 +18,7 @@ ID number's address code is a current GB/T 2260 code even for people born before
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -170,7 +171,11 @@ class SyntheticApplication:
 
 @dataclass(frozen=True, slots=True)
 class FraudRing:
-    """A planted ring: its members and the identifier fields they share."""
+    """A planted ring: its members and the identifier fields they share.
+
+    ``shared`` names fields of :func:`to_rows` (``device_id``, ``rep_bank_card``, ...); an
+    entry ``a=b`` means one member's field ``a`` reappears as other members' field ``b``.
+    """
 
     ring_id: str
     shape: RingShape
@@ -209,6 +214,20 @@ def _p(weights: Sequence[float]) -> FloatArray:
     return w / total
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _yyyymmdd(ordinals: IntArray) -> IntArray:
+    """Proleptic Gregorian ordinals as integers ``YYYYMMDD``, for a whole array at once."""
+    days = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    year = months.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months).astype(np.int64) + 1
+    result: IntArray = year * 10_000 + month * 100 + day
+    return result
+
+
 def business_days(start: date, days: int) -> list[date]:
     """The first ``days`` Monday-to-Friday dates from ``start`` on."""
     out: list[date] = []
@@ -243,6 +262,7 @@ _PLACES_BY_CITY: dict[str, tuple[int, ...]] = {
 }
 _PLACE_CITY = np.array([pl.city.code for pl in _PLACES])
 _INDUSTRY_P = _p([d.weight for d in INDUSTRY_DIVISIONS])
+_AGRICULTURE = np.array([d.section == "A" for d in INDUSTRY_DIVISIONS], dtype=bool)
 _SURNAME_P = _p([w for _, w in SURNAMES])
 _MOBILE_P = _p([w for _, w in MOBILE_PREFIXES])
 _BIN_P = _p([b.weight for b in CARD_BINS])
@@ -280,15 +300,9 @@ class _Draw:
             prefix = MOBILE_PREFIXES[int(self.rng.choice(len(_MOBILE_P), p=_MOBILE_P))][0]
         return f"{prefix}{self.int1(0, 100_000_000):08d}"
 
-    def device(self) -> str:
-        return f"{self.int1(0, 2**63 - 1):016x}"
-
     def ip(self) -> str:
         first = CHINA_IPV4_FIRST_OCTETS[self.int1(0, len(CHINA_IPV4_FIRST_OCTETS))]
         return f"{first}.{self.int1(0, 256)}.{self.int1(0, 256)}.{self.int1(1, 255)}"
-
-    def address(self, place: _Place, *, home: bool) -> str:
-        return _address(place, home, self.ints(0, 1 << 30, 8).tolist())
 
 
 def _address(place: _Place, home: bool, v: Sequence[int]) -> str:
@@ -359,7 +373,14 @@ def generate(
         raise ValueError("at least one institution is needed")
     if days < 1:
         raise ValueError("days must be at least 1")
-    return _Generator(n, seed, fraud_rate, tuple(institutions), start, days).run()
+    # Millions of small acyclic objects: the cyclic collector would only rescan them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Generator(n, seed, fraud_rate, tuple(institutions), start, days).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Generator:
@@ -502,10 +523,10 @@ class _Generator:
             np.round(self.revenue / 350_000 * np.exp(d.rng.normal(0.0, 0.5, r))), 1, 500
         ).astype(np.int64)
         kind_u = d.u(r)
-        self.word_u, self.trade_n = d.u(r), d.ints(0, 10, r)
+        self.word_u = d.u(r)
         self.city_level, self.ma_chars = d.u(r) < 0.35, d.ints(0, 31, r * 6).reshape(r, 6)
         self.old_org = d.ints(0, 100_000_000, r)
-        agri = np.array([INDUSTRY_DIVISIONS[i].section == "A" for i in industry])
+        agri = _AGRICULTURE[industry]
         self.org_kind = np.where(agri & (kind_u < 0.3), 3, np.where(kind_u < 0.12, 2, 1))
         self.industry = industry
 
@@ -513,7 +534,7 @@ class _Generator:
         d, r = self.d, self.records
         months = np.arange(12)  # 0 = 12 months before the first application
         base = self.revenue[:, None] / 12.0 * np.exp(self.trend[:, None] * (months - 11))
-        first_month = np.array([date.fromordinal(int(o)).month for o in self.as_of], dtype=np.int64)
+        first_month = np.array([day.month for day in self.days], dtype=np.int64)[self.record_day]
         calendar = (first_month[:, None] - 13 + months) % 12  # month-of-year index, 0 = Jan
         noise = np.exp(d.rng.normal(0.0, 0.25, (r, 12)))
         amount = base * _SEASON[calendar] * noise
@@ -601,7 +622,7 @@ class _Generator:
         kind_l, city_level = self.org_kind.tolist(), self.city_level.tolist()
         registered_l, old_org = self.registered.tolist(), self.old_org.tolist()
         ma_chars, word_u = self.ma_chars.tolist(), self.word_u.tolist()
-        birth_l, birth_place = self.birth.tolist(), self.birth_place.tolist()
+        birth_l, birth_place = _yyyymmdd(self.birth).tolist(), self.birth_place.tolist()
         birth_u, seq_l, male_l = self.birth_u.tolist(), self.id_seq.tolist(), self.male.tolist()
         surname_l, virtual_l = self.surname.tolist(), self.virtual.tolist()
         bin_l, elsewhere = self.card_bin.tolist(), self.live_elsewhere.tolist()
@@ -649,7 +670,7 @@ class _Generator:
                 born = _PLACES[choices[int(birth_u[i] * len(choices))]]
             else:
                 born = _PLACES[birth_place[i]]
-            birthday = date.fromordinal(birth_l[i]).strftime("%Y%m%d")
+            birthday = birth_l[i]
             seq = seq_l[i]
             while True:
                 body = f"{born.district.code}{birthday}{seq:03d}"
@@ -695,7 +716,6 @@ class _Generator:
                 same_city = _PLACES_BY_CITY[pl.city.code]
                 home = _PLACES[same_city[home_v[i][7] % len(same_city)]]
             self.home.append(_address(home, True, home_v[i]))
-        self.seen_mobile = seen_mobile
 
     def _slot_strings(self) -> None:
         d, n = self.d, self.n
@@ -834,7 +854,7 @@ class _Generator:
         self._share(ring, "contact_mobile")
         if self.d.u(1)[0] < 0.5:  # one phone registers a member and is everyone's contact
             self.mobile[int(self.record[ring.slots[-1]])] = hub
-            ring.shared += ("rep_mobile",)
+            ring.shared += ("rep_mobile=contact_mobile",)
 
     def _ring_shared_address(self, ring: _Ring) -> None:
         self._share(ring, "rep_address")
@@ -901,37 +921,45 @@ class _Generator:
         invoices = self.invoice_fen.tolist()
         revenue = self.revenue.astype(np.int64).tolist()
         years = np.round(self.years, 2).tolist()
+        place_l, industry_l = self.place.tolist(), self.industry.tolist()
+        registered_l, birth_l = self.registered.tolist(), self.birth.tolist()
+        grade_l, employees_l, male_l = (
+            self.grade.tolist(),
+            self.employees.tolist(),
+            self.male.tolist(),
+        )
+        fen, fromordinal = _FEN, date.fromordinal
         for i in range(self.records):
-            pl = _PLACES[int(self.place[i])]
-            division = INDUSTRY_DIVISIONS[int(self.industry[i])]
+            pl = _PLACES[place_l[i]]
+            division = INDUSTRY_DIVISIONS[industry_l[i]]
             enterprises.append(
                 SyntheticEnterprise(
-                    uscc=self.uscc[i],
-                    name=self.ent_name[i],
-                    industry_section=division.section,
-                    industry_division=division.code,
-                    province_code=pl.province.code,
-                    city_code=pl.city.code,
-                    address=self.ent_address[i],
-                    registered_date=date.fromordinal(int(self.registered[i])),
-                    years_in_business=years[i],
-                    annual_revenue=Decimal(revenue[i]).quantize(_FEN),
-                    tax_grade=TAX_GRADES[int(self.grade[i])],
-                    monthly_invoices=tuple(Decimal(f) * _FEN for f in invoices[i]),
-                    employees=int(self.employees[i]),
+                    self.uscc[i],
+                    self.ent_name[i],
+                    division.section,
+                    division.code,
+                    pl.province.code,
+                    pl.city.code,
+                    self.ent_address[i],
+                    fromordinal(registered_l[i]),
+                    years[i],
+                    Decimal(revenue[i]).quantize(fen),
+                    TAX_GRADES[grade_l[i]],
+                    tuple([Decimal(f) * fen for f in invoices[i]]),
+                    employees_l[i],
                 )
             )
             card = self.card[i]
             persons.append(
                 SyntheticPerson(
-                    name=self.person_name[i],
-                    id_number=self.id_number[i],
-                    sex="M" if self.male[i] else "F",
-                    birth_date=date.fromordinal(int(self.birth[i])),
-                    mobile=self.mobile[i],
-                    bank_card=card,
-                    bank_name=_BANK_BY_PREFIX[card[:6]],
-                    address=self.home[i],
+                    self.person_name[i],
+                    self.id_number[i],
+                    "M" if male_l[i] else "F",
+                    fromordinal(birth_l[i]),
+                    self.mobile[i],
+                    card,
+                    _BANK_BY_PREFIX[card[:6]],
+                    self.home[i],
                 )
             )
 
@@ -1083,9 +1111,9 @@ def write_csv(population: Population, path: str | Path) -> int:
     """Write the population as UTF-8 CSV with a header; returns the number of rows."""
     count = 0
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDNAMES, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(FIELDNAMES)
         for row in to_rows(population):
-            writer.writerow(row)
+            writer.writerow([row[name] for name in FIELDNAMES])
             count += 1
     return count

@@ -147,7 +147,7 @@ def upgrade() -> None:
         sa.Column("uscc_bidx", sa.String(length=64), nullable=True),
         sa.Column("uscc_needs_verification", sa.Boolean(), nullable=False),
         sa.Column("industry_code", sa.String(length=8), nullable=False),
-        sa.Column("province_code", sa.String(length=6), nullable=False),
+        sa.Column("division_code", sa.String(length=6), nullable=False),
         sa.Column("registered_on", sa.Date(), nullable=False),
         sa.Column("annual_revenue_fen", sa.BigInteger(), nullable=False),
         sa.Column("tax_grade", sa.String(length=1), nullable=False),
