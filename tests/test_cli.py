@@ -60,13 +60,22 @@ def test_load_verify_rotate_export_erase(env: Path, database: Database) -> None:
     submit_application(p.uow(), p.vault, p.indexer, factories.application())
     p.close()
     export = env / "me.json"
-    run("subjects", "export", "--institution", "DEMO_BANK", "--id-number", factories.ID_NUMBER,
-        "--out", str(export))
+    run(
+        "subjects",
+        "export",
+        "--institution",
+        "DEMO_BANK",
+        "--id-number",
+        factories.ID_NUMBER,
+        "--out",
+        str(export),
+    )
     data = json.loads(export.read_text(encoding="utf-8"))
     assert data["person"]["mobile"] == factories.MOBILE
     assert (export.stat().st_mode & 0o777) == 0o600
-    assert "shredded" in run("subjects", "erase", "--institution", "DEMO_BANK",
-                             "--id-number", factories.ID_NUMBER)
+    assert "shredded" in run(
+        "subjects", "erase", "--institution", "DEMO_BANK", "--id-number", factories.ID_NUMBER
+    )
     assert "audit chain intact" in run("audit", "verify")
 
     with database.engine.begin() as conn:

@@ -6,7 +6,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from datetime import date, timedelta, timezone
 from decimal import Decimal
@@ -146,8 +145,8 @@ def test_distinct_enterprises_have_distinct_identifiers(population: Population) 
 
 
 def test_same_seed_same_output_and_different_seed_differs(tmp_path: Path) -> None:
-    kwargs = {"seed": 11, "start": START, "days": 30}
-    a, b = generate(1_500, **kwargs), generate(1_500, **kwargs)  # type: ignore[arg-type]
+    a = generate(1_500, seed=11, start=START, days=30)
+    b = generate(1_500, seed=11, start=START, days=30)
     assert list(to_rows(a)) == list(to_rows(b))
     write_csv(a, tmp_path / "a.csv")
     write_csv(b, tmp_path / "b.csv")
@@ -302,10 +301,3 @@ def test_bad_arguments(kwargs: dict[str, object]) -> None:
     args: dict[str, object] = {"n": 10, "seed": 1, **kwargs}
     with pytest.raises(ValueError):
         generate(**args)  # type: ignore[arg-type]
-
-
-@pytest.mark.slow
-def test_ten_thousand_is_fast() -> None:
-    began = time.perf_counter()
-    generate(10_000, seed=1)
-    assert time.perf_counter() - began < 4.0

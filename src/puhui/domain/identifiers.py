@@ -15,19 +15,27 @@ Decisions (see also the docstrings below):
 * **USCC check character.** Some real codes fail it (early Fujian pilot codes such as
   ``91350100M0001TGQXM``), so a code whose *only* defect is the final check character is
   returned flagged ``needs_registry_verification`` rather than rejected.
-* **USCC embedded organisation code (GB 11714, positions 9-17).** Its check is treated the
-  same way: on its own a mismatch is a flag, not an error, because the final check character
-  (mod 31, catching every single-character slip) already proves the code was copied
-  faithfully, so a GB 11714 mismatch reflects how the issuer assigned the code, not a typo.
-  When *both* checks fail the code is rejected (``uscc.checksum``): that is what a typo in
-  positions 9-17 looks like.
-* **Registering authority table** (positions 1-2): GB 32100-2015 table 1 with the authority
-  codes allocated since (2 外交, 3 司法行政, 4 文化, 6 旅游, 7 宗教, 8 工会,
-  A 中央军委改革和编制办公室, N 农业), as published in the national coding centre's rule
-  summaries. A code outside the table is rejected.
-* **15-digit resident IDs** (issued before 1999) are converted to 18 digits by inserting the
-  century ``19`` and computing the check character, and flagged ``converted_from_15``; the
-  standard itself defines this upgrade, and one canonical form keeps matching simple.
+* **USCC embedded organisation code (GB 11714, positions 9-17).** On its own a mismatch is
+  also a flag, not an error: the final check character (mod 31 over a 31-character set)
+  catches every single-character substitution, so when it matches the code was very likely
+  copied faithfully and a GB 11714 mismatch says more about how the code was assigned than
+  about the input. When *both* checks fail the code is rejected (``uscc.checksum``): that is
+  what a typo in positions 9-17 looks like.
+* **Registering authority table** (positions 1-2): the GB 32100 table as commonly published
+  with its later allocations — 1 机构编制, 2 外交, 3 司法行政, 4 文化, 5 民政, 6 旅游, 7 宗教,
+  8 工会, 9 工商, A 中央军委改革和编制办公室, N 农业, Y 其他 — each with its organisation
+  types (:data:`USCC_AUTHORITIES`). It was taken from public summaries, not re-read from the
+  standard's text. A code outside the table is rejected; a newly allocated authority code
+  must be added there.
+* **15-digit resident IDs** (the pre-1999 form) are converted to 18 digits by inserting the
+  century ``19`` and computing the check character — the same upgrade their holders' numbers
+  went through — and flagged ``converted_from_15``, so there is one canonical form to match on.
+  (Sequence codes 996-999 once marked centenarians born in the 1800s, for whom ``19`` is the
+  wrong century; no borrower is affected.)
+* **Resident ID address prefix**: a GB/T 2260 province code, including 71 (Taiwan) and the
+  81/82/83 prefixes of the Hong Kong, Macao and Taiwan residents' residence permits; or 9
+  followed by a mainland province code, the 2023 foreign permanent resident ID, which uses
+  the same check. Only the province digits are checked, not the full six-digit county code.
 """
 
 from __future__ import annotations

@@ -86,13 +86,15 @@ def load_synthetic(
     population = generate(n, seed=seed, fraud_rate=fraud_rate)
     for code in sorted({a.institution_code for a in population.applications}):
         kind = INSTITUTION_TYPES.get(code.split("_")[0], "bank")
-        register_institution(platform.uow("seed"), code=code, name=f"{code} (synthetic)",
-                             institution_type=kind)
+        register_institution(
+            platform.uow("seed"), code=code, name=f"{code} (synthetic)", institution_type=kind
+        )
     summary = LoadSummary()
     for app in population.applications:
         try:
-            receipt = submit_application(platform.uow("seed"), platform.vault, platform.indexer,
-                                         as_submission(app))
+            receipt = submit_application(
+                platform.uow("seed"), platform.vault, platform.indexer, as_submission(app)
+            )
         except ValidationError as exc:
             summary.rejected += 1
             summary.rules.update(exc.rules)
