@@ -100,6 +100,7 @@ def serve(
     p = platform()
     logging.basicConfig(level=p.settings.log_level)
     install_log_masking()
+    console.print(f"keys in {p.keyring.key_dir} (active master {p.keyring.active_master_id})")
     uvicorn.run(
         create_app(p),
         host=host or p.settings.host,

@@ -34,9 +34,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    institution_type: str = "bank"
-    """The operator's licence class; selects the legal interest-rate cap (see domain.pricing)."""
-
     log_level: str = "INFO"
 
     @property

@@ -261,3 +261,33 @@ def test_concurrent_retries_create_one_application(
         assert conn.execute(text("select count(*) from applications")).scalar() == 1
     with database.sessions() as s:
         assert audit.verify(s).ok
+
+
+def test_concurrent_distinct_submissions_keep_one_unbroken_audit_chain(
+    database: Database, institution: str, vault: Vault, indexer: BlindIndexer
+) -> None:
+    errors: list[BaseException] = []
+
+    def worker(w: int) -> None:
+        for i in range(4):
+            raw = factories.application(
+                external_ref=f"W{w}-{i}",
+                legal_representative={"id_number": factories.id_number(f"198{w}0{i + 1}15")},
+            )
+            try:
+                _submit(database, vault, indexer, raw)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    with database.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(m.Application)) == 16
+        report = audit.verify(s)
+        assert report.ok, report.problems
+        seqs = s.scalars(select(m.AuditRecord.seq).order_by(m.AuditRecord.seq)).all()
+        assert seqs == list(range(1, len(seqs) + 1))

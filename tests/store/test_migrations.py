@@ -39,3 +39,13 @@ def test_every_required_table_exists(database: Database) -> None:
         "data_keys",
     }
     assert required <= names
+
+
+def test_downgrade_to_nothing_and_upgrade_again(database: Database) -> None:
+    migrate.downgrade(database.url, "base")
+    assert "applications" not in inspect(database.engine).get_table_names()
+    migrate.upgrade(database.url)
+    assert migrate.current_revision(database.engine) == migrate.head_revision(database.url)
+    with database.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []

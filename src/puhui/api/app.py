@@ -32,6 +32,7 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     problems.install(app)
+    schema_head = migrate.head_revision(platform.settings.resolved_database_url)
 
     @app.middleware("http")
     async def correlation_id(
@@ -50,9 +51,8 @@ def create_app(platform: Platform) -> FastAPI:
         with platform.engine.connect() as conn:
             conn.execute(text("select 1"))
         current = migrate.current_revision(platform.engine)
-        head = migrate.head_revision(platform.settings.resolved_database_url)
         return {
-            "status": "ok" if current == head else "migration_pending",
+            "status": "ok" if current == schema_head else "migration_pending",
             "version": __version__,
             "database": platform.engine.dialect.name,
             "schema_revision": current,
