@@ -48,7 +48,7 @@ from puhui.privacy.keys import KeyRing
 from puhui.privacy.vault import Vault
 from puhui.settings import Settings
 from puhui.store import migrate
-from puhui.synthetic.generator import generate
+from puhui.synthetic import generate
 
 RESULTS = Path(__file__).parent / "results" / "foundation.json"
 PG_ADMIN = os.environ.get("PUHUI_TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1/test")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -262,9 +263,16 @@ def subjects_export(
         )
     except DomainError as exc:
         raise _fail(exc) from exc
-    out.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    out.chmod(0o600)
+    _write_private(out, json.dumps(data, ensure_ascii=False, indent=2, default=str))
     console.print(f"exported {len(data['applications'])} application(s) to {out} (mode 0600)")
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Write a file only its owner can read — from its first byte, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(content)
 
 
 @subjects_app.command("erase")
@@ -298,7 +306,7 @@ def synthetic_generate(
     out: Annotated[Path, typer.Option(help="CSV file to write")] = Path("var/synthetic.csv"),
 ) -> None:
     """Write N seeded synthetic applications to a CSV file."""
-    from puhui.synthetic.generator import generate, write_csv
+    from puhui.synthetic import generate, write_csv
 
     population = generate(n, seed=seed, fraud_rate=fraud_rate)
     out.parent.mkdir(parents=True, exist_ok=True)

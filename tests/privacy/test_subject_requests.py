@@ -12,6 +12,7 @@ from puhui.domain.errors import ValidationError
 from puhui.origination.submit import submit_application
 from puhui.privacy import audit
 from puhui.privacy.blind_index import BlindIndexer
+from puhui.privacy.consent import Purpose, withdraw
 from puhui.privacy.errors import ConsentRequired, PersonalDataErased
 from puhui.privacy.keys import KeyRing
 from puhui.privacy.personal_data import reveal, wrapped_key
@@ -184,8 +185,16 @@ def test_reveal_needs_consent_for_the_purpose_and_respects_withdrawal(
         assert got == {"mobile": factories.MOBILE}
         with pytest.raises(ConsentRequired):
             reveal(uow, vault, applicant, fields=["mobile"], purpose="marketing", at=AT)
-        consent = uow.consents.for_applicant(applicant_id)[0]
-        consent.withdrawn_at = AT
+        uow.commit()
+    assert (
+        withdraw(
+            _uow(database), applicant_id=applicant_id, purpose=Purpose.CREDIT_ASSESSMENT, at=AT
+        )
+        == 1
+    )
+    with _uow(database) as uow:
+        applicant = uow.applicants.get(applicant_id)
+        assert applicant is not None
         with pytest.raises(ConsentRequired):
             reveal(
                 uow,
@@ -195,7 +204,18 @@ def test_reveal_needs_consent_for_the_purpose_and_respects_withdrawal(
                 purpose="credit_assessment",
                 at=AT + timedelta(seconds=1),
             )
-        uow.commit()
+        # before the withdrawal it was allowed, and an audit of that past use still checks out
+        reveal(
+            uow,
+            vault,
+            applicant,
+            fields=["mobile"],
+            purpose="credit_assessment",
+            at=AT - timedelta(seconds=1),
+        )
+    with pytest.raises(ValidationError) as caught:
+        withdraw(_uow(database), applicant_id="apl_nobody", purpose=Purpose.MARKETING, at=AT)
+    assert caught.value.rules == ("subject.unknown",)
 
 
 def test_rotation_rewraps_every_data_key_and_data_still_decrypts(
@@ -211,6 +231,7 @@ def test_rotation_rewraps_every_data_key_and_data_still_decrypts(
         enterprise={"uscc": "91110000600037341L"},
     )
     old_master = keyring.active_master_id
+    running_worker = Vault(KeyRing.load(keyring.key_dir))  # loaded before the rotation
     with database.sessions() as s:
         tokens_before = sorted(a.id_number_enc or "" for a in s.scalars(select(m.Applicant)))
     new_master = keyring.rotate_master()
@@ -229,4 +250,5 @@ def test_rotation_rewraps_every_data_key_and_data_still_decrypts(
         for a in applicants:
             key = wrapped_key(s.get(m.DataKey, a.data_key_id))
             assert a.id_number_enc is not None
-            assert fresh.decrypt(key, a.id_number_enc, "applicants.id_number").startswith("110105")
+            for v in (fresh, running_worker):
+                assert v.decrypt(key, a.id_number_enc, "applicants.id_number").startswith("1101")

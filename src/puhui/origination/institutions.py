@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from puhui.domain.errors import ErrorCollector, ValidationError
 from puhui.domain.pricing import InstitutionType
@@ -12,9 +13,21 @@ from puhui.store.unit_of_work import UnitOfWork
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 
 
+@dataclass(frozen=True)
+class InstitutionInfo:
+    id: str
+    code: str
+    name: str
+    institution_type: str
+
+    @classmethod
+    def of(cls, row: Institution) -> InstitutionInfo:
+        return cls(row.id, row.code, row.name, row.institution_type)
+
+
 def register_institution(
     uow: UnitOfWork, *, code: str, name: str, institution_type: str
-) -> Institution:
+) -> InstitutionInfo:
     """Create an institution; re-registering the same code with the same details is a no-op."""
     errors = ErrorCollector()
     code = code.strip().upper()
@@ -45,7 +58,7 @@ def register_institution(
                     "institution.code_taken",
                     f"institution {code} already exists with other details",
                 )
-            return existing
+            return InstitutionInfo.of(existing)
         inst = uow.institutions.add(Institution(code=code, name=name, institution_type=kind.value))
         uow.flush()
         uow.record_event(
@@ -56,4 +69,4 @@ def register_institution(
             payload={"code": code, "institution_type": kind.value},
         )
         uow.commit()
-        return inst
+        return InstitutionInfo.of(inst)

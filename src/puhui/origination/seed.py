@@ -16,7 +16,7 @@ from puhui.bootstrap import Platform
 from puhui.domain.errors import ValidationError
 from puhui.origination.institutions import register_institution
 from puhui.origination.submit import submit_application
-from puhui.synthetic.generator import SyntheticApplication, generate
+from puhui.synthetic import SyntheticApplication, generate
 
 INSTITUTION_TYPES = {"BANK": "bank", "LEASE": "leasing", "MICRO": "microlender"}
 

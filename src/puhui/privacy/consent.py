@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from puhui.domain.errors import ErrorCollector
+from puhui.domain.errors import ErrorCollector, ValidationError
 from puhui.privacy.errors import ConsentRequired
 from puhui.store.models import Consent
+from puhui.store.unit_of_work import UnitOfWork
 
 
 class Purpose(StrEnum):
@@ -149,3 +150,26 @@ def require(
                 f"covering {', '.join(missing)}"
             ),
         )
+
+
+def withdraw(uow: UnitOfWork, *, applicant_id: str, purpose: Purpose, at: datetime) -> int:
+    """Withdraw a person's active consents for ``purpose`` (Art. 15); returns how many.
+
+    Withdrawal does not undo processing already done; from ``at`` on, any use case with this
+    purpose is refused for the person until they consent again. One transaction, audited.
+    """
+    with uow:
+        if uow.applicants.get(applicant_id) is None:
+            raise ValidationError.single("applicant_id", "subject.unknown", "no such applicant")
+        withdrawn = active(uow.consents.for_applicant(applicant_id), purpose, at)
+        for c in withdrawn:
+            c.withdrawn_at = at
+        uow.record_event(
+            aggregate_type="applicant",
+            aggregate_id=applicant_id,
+            event_type="consent.withdrawn",
+            purpose=purpose.value,
+            payload={"purpose": purpose.value, "consents": len(withdrawn)},
+        )
+        uow.commit()
+        return len(withdrawn)

@@ -1,4 +1,4 @@
-"""Seeded generator of realistic small-business loan applications.
+"""Seeded generator of realistic small-business loan applications: the drawing itself.
 
 Tests, the demo and the benchmarks all need applicants that look like real ones to the code
 under test: identifiers that pass their standards' checks and carry real division codes,
@@ -13,23 +13,23 @@ attributes are drawn as whole arrays; only string assembly loops in Python.
 Simplifications worth knowing: business days skip weekends but not Chinese public holidays;
 an enterprise's invoice history and years in business are as of its first application; an
 ID number's address code is a current GB/T 2260 code even for people born before a reform.
+
+This module holds only the generation run: the records it produces are in
+:mod:`puhui.synthetic.model`, ring planning in :mod:`puhui.synthetic.rings`, the shared random
+source in :mod:`puhui.synthetic.draw` and CSV output in :mod:`puhui.synthetic.export`.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
 import itertools
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from puhui.domain.identifiers import (
     USCC_CHARSET,
@@ -37,6 +37,14 @@ from puhui.domain.identifiers import (
     luhn_check_digit,
     org_code_check_char,
     uscc_check_char,
+)
+from puhui.synthetic.draw import _MOBILE_P, IntArray, _Draw, _p
+from puhui.synthetic.model import (
+    FraudRing,
+    Population,
+    SyntheticApplication,
+    SyntheticEnterprise,
+    SyntheticPerson,
 )
 from puhui.synthetic.reference import (
     CARD_BINS,
@@ -62,46 +70,10 @@ from puhui.synthetic.reference import (
     District,
     Province,
 )
-
-__all__ = [
-    "DEFAULT_INSTITUTIONS",
-    "FIELDNAMES",
-    "RING_SHAPES",
-    "FraudRing",
-    "Population",
-    "SyntheticApplication",
-    "SyntheticEnterprise",
-    "SyntheticPerson",
-    "business_days",
-    "generate",
-    "to_rows",
-    "write_csv",
-]
+from puhui.synthetic.rings import _plan_rings, _Ring
 
 DEFAULT_INSTITUTIONS: tuple[str, ...] = ("BANK_A", "BANK_B", "LEASE_C", "MICRO_D")
 """Partner institution codes used when the caller names none."""
-
-RingShape = Literal[
-    "shared_device",
-    "shared_mobile",
-    "shared_address",
-    "shared_bank_card",
-    "chain",
-    "repeat",
-    "sleeper",
-]
-
-# shape -> (relative frequency, smallest ring, largest ring)
-_SHAPES: dict[RingShape, tuple[float, int, int]] = {
-    "shared_device": (0.20, 3, 8),
-    "shared_mobile": (0.15, 3, 8),
-    "shared_address": (0.12, 3, 10),
-    "shared_bank_card": (0.10, 2, 6),
-    "chain": (0.15, 4, 8),
-    "repeat": (0.15, 3, 6),
-    "sleeper": (0.13, 4, 10),
-}
-RING_SHAPES: tuple[RingShape, ...] = tuple(_SHAPES)
 
 _SHANGHAI_OFFSET = timedelta(hours=8)
 _MA_CODES_FROM = date(2015, 10, 1).toordinal()  # new codes' org part starts "MA" from then
@@ -109,110 +81,6 @@ _FEN = Decimal("0.01")
 _HONEST_REPEAT_SHARE = 0.02
 _HOUSEHOLD_SHARE = 0.01
 _SEASON = np.array([0.80, 0.70, 1.00, 1.00, 1.00, 1.00, 0.95, 0.95, 1.00, 1.05, 1.15, 1.40])
-
-# --------------------------------------------------------------------------------------
-# The population
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SyntheticEnterprise:
-    """The borrowing business. Financials are as of its first application."""
-
-    uscc: str
-    name: str
-    industry_section: str
-    industry_division: str
-    province_code: str
-    city_code: str
-    address: str
-    registered_date: date
-    years_in_business: float
-    annual_revenue: Decimal
-    tax_grade: str
-    monthly_invoices: tuple[Decimal, ...]
-    """Invoiced amounts of the 12 calendar months before the first application, oldest first."""
-    employees: int
-
-
-@dataclass(frozen=True, slots=True)
-class SyntheticPerson:
-    """The legal representative (法定代表人), who also signs and guarantees."""
-
-    name: str
-    id_number: str
-    sex: Literal["M", "F"]
-    birth_date: date
-    mobile: str
-    bank_card: str
-    bank_name: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True)
-class SyntheticApplication:
-    application_id: str
-    institution_code: str
-    submitted_at: datetime
-    requested_amount: Decimal
-    term_months: int
-    repayment_method: str
-    purpose: str
-    enterprise: SyntheticEnterprise
-    legal_representative: SyntheticPerson
-    contact_mobiles: tuple[str, ...]
-    device_id: str
-    ip_address: str
-    latent_risk: float
-    defaulted: bool
-    fraud_ring_id: str | None
-    is_fraud: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FraudRing:
-    """A planted ring: its members and the identifier fields they share.
-
-    ``shared`` names fields of :func:`to_rows` (``device_id``, ``rep_bank_card``, ...); an
-    entry ``a=b`` means one member's field ``a`` reappears as other members' field ``b``.
-    """
-
-    ring_id: str
-    shape: RingShape
-    application_ids: tuple[str, ...]
-    shared: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Population:
-    """A generated population, applications in order of submission."""
-
-    seed: int
-    applications: tuple[SyntheticApplication, ...]
-    rings: tuple[FraudRing, ...]
-    hubs: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Identifier values that honest applicants share by nature, by field name."""
-
-    def __len__(self) -> int:
-        return len(self.applications)
-
-    def __iter__(self) -> Iterator[SyntheticApplication]:
-        return iter(self.applications)
-
-
-# --------------------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------------------
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-
-
-def _p(weights: Sequence[float]) -> FloatArray:
-    w: FloatArray = np.asarray(weights, dtype=np.float64)
-    total = float(w.sum())
-    return w / total
-
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -264,8 +132,8 @@ _PLACE_CITY = np.array([pl.city.code for pl in _PLACES])
 _INDUSTRY_P = _p([d.weight for d in INDUSTRY_DIVISIONS])
 _AGRICULTURE = np.array([d.section == "A" for d in INDUSTRY_DIVISIONS], dtype=bool)
 _SURNAME_P = _p([w for _, w in SURNAMES])
-_MOBILE_P = _p([w for _, w in MOBILE_PREFIXES])
 _BIN_P = _p([b.weight for b in CARD_BINS])
+_BANK_BY_PREFIX = {b.prefix: b.bank for b in CARD_BINS}
 
 
 def _place_text(place: _Place) -> str:
@@ -273,36 +141,6 @@ def _place_text(place: _Place) -> str:
     if place.province.is_municipality:
         return place.city.name + place.district.name
     return place.province.name + place.city.name + place.district.name
-
-
-class _Draw:
-    """Thin wrapper so every random draw goes through one Generator, in program order."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
-
-    def u(self, size: int) -> FloatArray:
-        return self.rng.random(size)
-
-    def ints(self, low: int, high: int, size: int) -> IntArray:
-        return self.rng.integers(low, high, size=size, dtype=np.int64)
-
-    def pick(self, p: FloatArray, size: int) -> IntArray:
-        return self.rng.choice(len(p), size=size, p=p).astype(np.int64)
-
-    def int1(self, low: int, high: int) -> int:
-        return int(self.rng.integers(low, high))
-
-    def mobile(self, virtual_share: float = 0.0) -> str:
-        if virtual_share and self.rng.random() < virtual_share:
-            prefix = VIRTUAL_OPERATOR_PREFIXES[self.int1(0, len(VIRTUAL_OPERATOR_PREFIXES))]
-        else:
-            prefix = MOBILE_PREFIXES[int(self.rng.choice(len(_MOBILE_P), p=_MOBILE_P))][0]
-        return f"{prefix}{self.int1(0, 100_000_000):08d}"
-
-    def ip(self) -> str:
-        first = CHINA_IPV4_FIRST_OCTETS[self.int1(0, len(CHINA_IPV4_FIRST_OCTETS))]
-        return f"{first}.{self.int1(0, 256)}.{self.int1(0, 256)}.{self.int1(1, 255)}"
 
 
 def _address(place: _Place, home: bool, v: Sequence[int]) -> str:
@@ -321,33 +159,6 @@ def _address(place: _Place, home: bool, v: Sequence[int]) -> str:
 # --------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Ring:
-    ring_id: str
-    shape: RingShape
-    slots: list[int]
-    shared: tuple[str, ...] = ()
-
-
-def _plan_rings(d: _Draw, fraud_total: int) -> list[_Ring]:
-    shapes = list(_SHAPES)
-    shape_p = _p([_SHAPES[s][0] for s in shapes])
-    rings: list[_Ring] = []
-    remaining, next_slot = fraud_total, 0
-    while remaining >= 2:
-        shape = shapes[int(d.rng.choice(len(shapes), p=shape_p))]
-        _, low, high = _SHAPES[shape]
-        size = min(d.int1(low, high + 1), remaining)
-        if remaining - size == 1:
-            size += 1  # never leave a lone member behind
-        rings.append(
-            _Ring(f"FR{len(rings) + 1:05d}", shape, list(range(next_slot, next_slot + size)))
-        )
-        next_slot += size
-        remaining -= size
-    return rings
 
 
 def generate(
@@ -1010,110 +821,3 @@ class _Generator:
             for ring in self.rings
         )
         return Population(self.seed, tuple(applications), rings, self.hubs)
-
-
-_BANK_BY_PREFIX = {b.prefix: b.bank for b in CARD_BINS}
-
-# --------------------------------------------------------------------------------------
-# Export
-# --------------------------------------------------------------------------------------
-
-FIELDNAMES: tuple[str, ...] = (
-    "application_id",
-    "institution_code",
-    "submitted_at",
-    "requested_amount",
-    "term_months",
-    "repayment_method",
-    "purpose",
-    "uscc",
-    "enterprise_name",
-    "industry_section",
-    "industry_division",
-    "province_code",
-    "city_code",
-    "enterprise_address",
-    "registered_date",
-    "years_in_business",
-    "annual_revenue",
-    "tax_grade",
-    "employees",
-    *(f"invoice_m{m:02d}" for m in range(1, 13)),
-    "rep_name",
-    "rep_id_number",
-    "rep_sex",
-    "rep_birth_date",
-    "rep_mobile",
-    "rep_bank_card",
-    "rep_bank_name",
-    "rep_address",
-    "contact_mobiles",
-    "device_id",
-    "ip_address",
-    "latent_risk",
-    "defaulted",
-    "is_fraud",
-    "fraud_ring_id",
-)
-"""CSV columns, in order. ``invoice_m01`` is the oldest month; contacts are ``;``-joined."""
-
-
-def to_rows(population: Population) -> Iterator[dict[str, str]]:
-    """One flat record of strings per application, keys in :data:`FIELDNAMES` order."""
-    for app in population.applications:
-        e, p = app.enterprise, app.legal_representative
-        row = {
-            "application_id": app.application_id,
-            "institution_code": app.institution_code,
-            "submitted_at": app.submitted_at.isoformat(),
-            "requested_amount": str(app.requested_amount),
-            "term_months": str(app.term_months),
-            "repayment_method": app.repayment_method,
-            "purpose": app.purpose,
-            "uscc": e.uscc,
-            "enterprise_name": e.name,
-            "industry_section": e.industry_section,
-            "industry_division": e.industry_division,
-            "province_code": e.province_code,
-            "city_code": e.city_code,
-            "enterprise_address": e.address,
-            "registered_date": e.registered_date.isoformat(),
-            "years_in_business": f"{e.years_in_business:.2f}",
-            "annual_revenue": str(e.annual_revenue),
-            "tax_grade": e.tax_grade,
-            "employees": str(e.employees),
-        }
-        for m, amount in enumerate(e.monthly_invoices, start=1):
-            row[f"invoice_m{m:02d}"] = str(amount)
-        row.update(
-            {
-                "rep_name": p.name,
-                "rep_id_number": p.id_number,
-                "rep_sex": p.sex,
-                "rep_birth_date": p.birth_date.isoformat(),
-                "rep_mobile": p.mobile,
-                "rep_bank_card": p.bank_card,
-                "rep_bank_name": p.bank_name,
-                "rep_address": p.address,
-                "contact_mobiles": ";".join(app.contact_mobiles),
-                "device_id": app.device_id,
-                "ip_address": app.ip_address,
-                "latent_risk": f"{app.latent_risk:.6f}",
-                "defaulted": "1" if app.defaulted else "0",
-                "is_fraud": "1" if app.is_fraud else "0",
-                "fraud_ring_id": app.fraud_ring_id or "",
-            }
-        )
-        yield row
-
-
-def write_csv(population: Population, path: str | Path) -> int:
-    """Write the population as UTF-8 CSV with a header; returns the number of rows."""
-    count = 0
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(FIELDNAMES)
-        for row in to_rows(population):
-            writer.writerow([row[name] for name in FIELDNAMES])
-            count += 1
-    return count
