@@ -140,6 +140,7 @@ def test_erasure_is_refused_while_a_loan_is_open(
             total_interest=Decimal("9835.60"),
             total_cost=Decimal("9835.60"),
             expires_at=AT + timedelta(days=7),
+            indicative_start=AT.date(),
         )
         s.add(offer)
         s.flush()

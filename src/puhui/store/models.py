@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -168,6 +169,8 @@ class Decision(Base):
     automated: Mapped[bool] = mapped_column(Boolean)
     model_version: Mapped[str | None] = mapped_column(String(64))
     score: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    grade: Mapped[str | None] = mapped_column(String(8))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -184,6 +187,9 @@ class Offer(Base):
     repayment_method: Mapped[str] = mapped_column(String(32))
     day_count: Mapped[str] = mapped_column(String(16))
     upfront_fee: Mapped[Decimal] = mapped_column("upfront_fee_fen", Money, default=Decimal("0"))
+    grade: Mapped[str] = mapped_column(String(8), default="")
+    indicative_start: Mapped[date] = mapped_column(Date)
+    """The disbursement date the offer's schedule assumes; the loan's own uses the real one."""
     total_interest: Mapped[Decimal] = mapped_column("total_interest_fen", Money)
     total_cost: Mapped[Decimal] = mapped_column("total_cost_fen", Money)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -208,6 +214,12 @@ class Loan(Base):
     day_count: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(24), index=True)
     outstanding_principal: Mapped[Decimal] = mapped_column("outstanding_principal_fen", Money)
+    upfront_fee: Mapped[Decimal] = mapped_column("upfront_fee_fen", Money, default=Decimal("0"))
+    penalty_rate: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal("0"))
+    """Annual rate of default interest (罚息) on overdue principal and interest."""
+    allocation_order: Mapped[str] = mapped_column(String(64), default="penalty,fee,interest,principal")
+    contract_version: Mapped[str | None] = mapped_column(String(32))
+    contract_digest: Mapped[str | None] = mapped_column(String(64))
     contracted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     disbursement_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -235,6 +247,9 @@ class ScheduleLine(Base):
     paid_interest: Mapped[Decimal] = mapped_column("paid_interest_fen", Money, default=Decimal("0"))
     paid_fee: Mapped[Decimal] = mapped_column("paid_fee_fen", Money, default=Decimal("0"))
     paid_penalty: Mapped[Decimal] = mapped_column("paid_penalty_fen", Money, default=Decimal("0"))
+    penalty: Mapped[Decimal] = mapped_column("penalty_fen", Money, default=Decimal("0"))
+    """Default interest charged so far on this instalment's overdue amounts."""
+    penalty_accrued_to: Mapped[date | None] = mapped_column(Date)
     settled_on: Mapped[date | None] = mapped_column(Date)
 
 
@@ -250,6 +265,119 @@ class Repayment(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     business_date: Mapped[date] = mapped_column(Date)
     allocation: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReviewTask(Base):
+    """Work for a person: a referred application, or a request under PIPL Art. 24 for an
+    explanation of, or a human look at, an automated decision."""
+
+    __tablename__ = "review_tasks"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rev"))
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiClient(Base):
+    """A partner institution's API credentials (OAuth2 client id; secrets in ``api_secrets``)."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cli"))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    data_key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer, default=600)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiSecret(Base):
+    """One client secret. Two can be valid at once: after a rotation the old one keeps working
+    until ``expires_at`` (the overlap window), so a partner can roll its servers over."""
+
+    __tablename__ = "api_secrets"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sec"))
+    client_pk: Mapped[str] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RequestNonce(Base):
+    """Nonces seen on signed requests, kept for the clock window, so a replay is refused."""
+
+    __tablename__ = "request_nonces"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class IdempotencyRecord(Base):
+    """A state-changing request's key, its body hash and, once done, its stored response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("institution_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    institution_id: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RateCounter(Base):
+    """Requests per client per minute window, shared by every API worker."""
+
+    __tablename__ = "rate_counters"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookEndpoint(Base):
+    """A partner's URL for event notifications, with its signing secret (sealed)."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("whe"))
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    data_key_id: Mapped[str] = mapped_column(ForeignKey("data_keys.id"))
+    secret_enc: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: attempts, back-off schedule and outcome (the delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Event(Base):
