@@ -217,7 +217,9 @@ class Loan(Base):
     upfront_fee: Mapped[Decimal] = mapped_column("upfront_fee_fen", Money, default=Decimal("0"))
     penalty_rate: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal("0"))
     """Annual rate of default interest (罚息) on overdue principal and interest."""
-    allocation_order: Mapped[str] = mapped_column(String(64), default="penalty,fee,interest,principal")
+    allocation_order: Mapped[str] = mapped_column(
+        String(64), default="penalty,fee,interest,principal"
+    )
     contract_version: Mapped[str | None] = mapped_column(String(32))
     contract_digest: Mapped[str | None] = mapped_column(String(64))
     contracted_at: Mapped[datetime] = mapped_column(UTCDateTime)
