@@ -35,7 +35,7 @@ def test_decision_without_reasons_is_refused() -> None:
         APPLICATION.apply(A.UNDER_REVIEW, "decline", {})
 
 
-@pytest.mark.parametrize("state", [A.DECLINED, A.CONTRACTED, A.CANCELLED, A.EXPIRED])
+@pytest.mark.parametrize("state", [A.CONTRACTED, A.CANCELLED, A.EXPIRED])
 def test_terminal_application_states_allow_nothing(state: ApplicationState) -> None:
     assert APPLICATION.allowed(state) == []
     with pytest.raises(InvalidTransition, match="terminal"):
@@ -91,3 +91,14 @@ def test_every_state_is_reachable_or_initial() -> None:
         targets = {t.target for t in machine.transitions.values()}
         states = {s for t in machine.transitions.values() for s in t.sources} | targets
         assert states - targets <= initial
+
+
+def test_automated_decline_can_be_put_to_a_person_once() -> None:
+    assert APPLICATION.allowed(A.DECLINED) == ["request_human_review"]
+    with pytest.raises(InvalidTransition, match="automated"):
+        APPLICATION.apply(A.DECLINED, "request_human_review", {"automated": False})
+    s = APPLICATION.apply(A.DECLINED, "request_human_review", {"automated": True})
+    assert s is A.REFERRED
+    s = APPLICATION.apply(s, "reviewer_decline", {"reasons": ["confirmed"], "reviewer": "wang"})
+    with pytest.raises(InvalidTransition):
+        APPLICATION.apply(s, "request_human_review", {"automated": False})

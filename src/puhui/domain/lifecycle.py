@@ -92,6 +92,11 @@ def _reviewer_named(ctx: Mapping[str, Any]) -> str | None:
     return None if ctx.get("reviewer") else "a human decision must name the reviewer"
 
 
+def _automated_decision(ctx: Mapping[str, Any]) -> str | None:
+    # PIPL Art. 24: a person may refuse a decision made solely by automated means.
+    return None if ctx.get("automated") else "only an automated decision can be put to a person"
+
+
 def _offer_not_expired(ctx: Mapping[str, Any]) -> str | None:
     return "the offer has expired" if ctx.get("offer_expired") else None
 
@@ -99,7 +104,7 @@ def _offer_not_expired(ctx: Mapping[str, Any]) -> str | None:
 A = ApplicationState
 APPLICATION: StateMachine[ApplicationState] = _machine(
     "application",
-    {A.DECLINED, A.CONTRACTED, A.CANCELLED, A.EXPIRED},
+    {A.CONTRACTED, A.CANCELLED, A.EXPIRED},
     [
         ("start_review", {A.SUBMITTED}, A.UNDER_REVIEW, ()),
         ("approve", {A.UNDER_REVIEW}, A.APPROVED, (_reason_given,)),
@@ -107,6 +112,7 @@ APPLICATION: StateMachine[ApplicationState] = _machine(
         ("refer", {A.UNDER_REVIEW}, A.REFERRED, (_reason_given,)),
         ("reviewer_approve", {A.REFERRED}, A.APPROVED, (_reason_given, _reviewer_named)),
         ("reviewer_decline", {A.REFERRED}, A.DECLINED, (_reason_given, _reviewer_named)),
+        ("request_human_review", {A.DECLINED}, A.REFERRED, (_automated_decision,)),
         ("accept_offer", {A.APPROVED}, A.OFFER_ACCEPTED, (_offer_not_expired,)),
         ("expire_offer", {A.APPROVED}, A.EXPIRED, ()),
         ("sign_contract", {A.OFFER_ACCEPTED}, A.CONTRACTED, ()),
@@ -119,7 +125,9 @@ APPLICATION: StateMachine[ApplicationState] = _machine(
     ],
 )
 """An application: submitted → under review → approved / declined / referred → offer accepted
-→ contracted. Cancelled by the applicant at any point before the contract."""
+→ contracted. Cancelled by the applicant at any point before the contract. An automated
+decline can be put to a person (``request_human_review``, PIPL Art. 24): it goes back to the
+review queue as referred; a human decline is final."""
 
 
 class LoanState(StrEnum):

@@ -1,0 +1,104 @@
+"""The assessment interfaces the decision depends on, and the facts they see.
+
+Anti-fraud and credit assessment are pluggable: anything with an ``assess(facts)`` method of
+the right shape can be used. The origination journey ships a documented rules-and-points
+policy (``origination.policy``); the anti-fraud and credit-model issues bring graph features
+and trained scorecards behind the same interfaces. Facts are plain values — no personal data
+in the clear, no database handles — so an assessor is easy to test and to explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason behind an assessment, readable by the applicant (PIPL Art. 24)."""
+
+    code: str
+    text_zh: str
+    text_en: str
+    points_lost: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "text_zh": self.text_zh,
+            "text_en": self.text_en,
+            "points_lost": self.points_lost,
+        }
+
+
+@dataclass(frozen=True)
+class FraudSignals:
+    """Counts over earlier applications, matched through blind indexes only.
+
+    Cross-institution figures are counts: a partner never learns which institution or whose
+    application they come from.
+    """
+
+    device_applications_24h: int = 0
+    device_distinct_applicants_7d: int = 0
+    mobile_other_applicants: int = 0
+    bank_account_other_applicants: int = 0
+    applicant_applications_30d: int = 0
+
+
+@dataclass(frozen=True)
+class ApplicationFacts:
+    application_id: str
+    institution_id: str
+    business_date: date
+    amount: Decimal
+    term_months: int
+    repayment_method: str
+    applicant_age: int
+    years_in_business: Decimal
+    annual_revenue: Decimal
+    tax_grade: str
+    industry_code: str
+    employees: int | None
+    uscc_needs_verification: bool
+    signals: FraudSignals
+
+
+class FraudOutcome(StrEnum):
+    PASS = "pass"
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class FraudAssessment:
+    outcome: FraudOutcome
+    hits: tuple[Reason, ...]
+    assessor: str
+
+
+@dataclass(frozen=True)
+class CreditAssessment:
+    """A score with its grade, or knock-outs; ``refer`` lists reasons a person must look."""
+
+    score: int
+    grade: str | None
+    knockouts: tuple[Reason, ...]
+    refer: tuple[Reason, ...]
+    reasons: tuple[Reason, ...]
+    model_version: str
+
+
+class FraudAssessor(Protocol):
+    name: str
+
+    def assess(self, facts: ApplicationFacts) -> FraudAssessment: ...
+
+
+class CreditAssessor(Protocol):
+    name: str
+
+    def assess(self, facts: ApplicationFacts) -> CreditAssessment: ...

@@ -1,0 +1,258 @@
+"""Use case: assess a submitted application and decide — approve with an offer, decline, or
+refer to a person — always with reasons.
+
+One unit of work: start the review, gather the facts (no personal data decrypted: age comes
+from the stored birth date, sharing from blind-index counts), run the anti-fraud and credit
+assessors, apply knock-outs and cut-offs, price the offer within the legal cap, and record the
+decision, the offer or the review task, and their events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from puhui.domain.clock import business_date, require_aware
+from puhui.domain.errors import ValidationError
+from puhui.domain.lifecycle import APPLICATION, ApplicationState
+from puhui.domain.pricing import InstitutionType, percent
+from puhui.domain.schedule import RepaymentMethod
+from puhui.origination.assessment import (
+    ApplicationFacts,
+    CreditAssessor,
+    FraudAssessor,
+    FraudOutcome,
+    Reason,
+)
+from puhui.origination.policy import PointsPolicy, VelocityRules
+from puhui.origination.pricing_offer import OfferTerms, price
+from puhui.origination.product import DEFAULT_PRODUCT, Product
+from puhui.origination.signals import fraud_signals
+from puhui.store import models as m
+from puhui.store.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    application_id: str
+    outcome: str  # approved | declined | referred
+    reasons: tuple[Reason, ...]
+    score: int | None
+    grade: str | None
+    offer_id: str | None
+    review_task_id: str | None
+
+
+def _years_between(start: date, end: date) -> Decimal:
+    return (Decimal((end - start).days) / Decimal("365.25")).quantize(Decimal("0.01"))
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def load_application(uow: UnitOfWork, institution_id: str, application_id: str) -> m.Application:
+    """The institution's application, or ``application.not_found`` (never another tenant's)."""
+    app = uow.applications.for_institution(institution_id, application_id)
+    if app is None:
+        raise ValidationError.single(
+            "application_id", "application.not_found", "no such application"
+        )
+    return app
+
+
+def decide_application(
+    uow: UnitOfWork,
+    *,
+    institution_id: str,
+    application_id: str,
+    at: datetime,
+    fraud: FraudAssessor | None = None,
+    credit: CreditAssessor | None = None,
+    product: Product = DEFAULT_PRODUCT,
+) -> DecisionResult:
+    at = require_aware(at, "at")
+    fraud = fraud or VelocityRules()
+    credit = credit or PointsPolicy()
+    today = business_date(at)
+    with uow:
+        app = load_application(uow, institution_id, application_id)
+        state = APPLICATION.apply(ApplicationState(app.state), "start_review")
+        applicant = uow.applicants.get(app.applicant_id)
+        enterprise = uow.enterprises.get(app.enterprise_id)
+        institution = uow.institutions.get(institution_id)
+        assert applicant is not None and enterprise is not None and institution is not None
+        if applicant.birth_date is None:
+            raise ValidationError.single(
+                "application_id", "applicant.erased", "the applicant's data has been erased"
+            )
+        facts = ApplicationFacts(
+            application_id=app.id,
+            institution_id=institution_id,
+            business_date=today,
+            amount=app.amount,
+            term_months=app.term_months,
+            repayment_method=app.repayment_method,
+            applicant_age=_age(applicant.birth_date, today),
+            years_in_business=_years_between(enterprise.registered_on, today),
+            annual_revenue=enterprise.annual_revenue,
+            tax_grade=enterprise.tax_grade,
+            industry_code=enterprise.industry_code,
+            employees=enterprise.employees,
+            uscc_needs_verification=enterprise.uscc_needs_verification,
+            signals=fraud_signals(uow.session, app, applicant),
+        )
+        fraud_result = fraud.assess(facts)
+        credit_result = credit.assess(facts)
+
+        offer_terms: OfferTerms | None = None
+        reasons: tuple[Reason, ...]
+        if fraud_result.outcome is FraudOutcome.REJECT:
+            outcome, reasons = "decline", fraud_result.hits
+        elif credit_result.knockouts:
+            outcome, reasons = "decline", credit_result.knockouts
+        elif fraud_result.outcome is FraudOutcome.REVIEW or credit_result.refer:
+            outcome = "refer"
+            reasons = fraud_result.hits + credit_result.refer + credit_result.reasons
+        elif credit_result.grade is None:
+            outcome = "decline"
+            reasons = (
+                Reason(
+                    "KO_SCORE",
+                    "综合评分低于准入标准",
+                    "overall score is below the approval cut-off",
+                ),
+                *credit_result.reasons,
+            )
+        else:
+            priced = price(
+                product=product,
+                grade=credit_result.grade,
+                asked_amount=app.amount,
+                annual_revenue=enterprise.annual_revenue,
+                term_months=app.term_months,
+                method=RepaymentMethod(app.repayment_method),
+                start=today,
+                institution_type=InstitutionType(institution.institution_type),
+            )
+            if isinstance(priced, Reason):
+                outcome, reasons = "decline", (priced,)
+            else:
+                outcome, offer_terms = "approve", priced
+                reasons = (
+                    Reason(
+                        "OK_GRADE",
+                        f"风险等级{credit_result.grade}，评分达到准入标准",
+                        f"grade {credit_result.grade}: score meets the cut-off",
+                    ),
+                    *credit_result.reasons,
+                )
+
+        state = APPLICATION.apply(state, outcome, {"reasons": reasons})
+        app.state = state.value
+        decision = m.Decision(
+            application_id=app.id,
+            outcome=state.value,
+            reasons=[r.as_dict() for r in reasons],
+            decided_by=credit_result.model_version,
+            automated=True,
+            model_version=credit_result.model_version,
+            score=Decimal(credit_result.score),
+            grade=credit_result.grade,
+            details={
+                "fraud": {
+                    "outcome": fraud_result.outcome.value,
+                    "assessor": fraud_result.assessor,
+                    "hits": [h.code for h in fraud_result.hits],
+                },
+                "signals": facts.signals.__dict__,
+                "knockouts": [k.code for k in credit_result.knockouts],
+            },
+        )
+        uow.session.add(decision)
+        offer_id = task_id = None
+        if offer_terms is not None:
+            offer_id = create_offer(
+                uow, app, offer_terms, credit_result.grade or "", product, at, today
+            ).id
+        if state is ApplicationState.REFERRED:
+            task = m.ReviewTask(
+                institution_id=institution_id,
+                application_id=app.id,
+                kind="referral",
+                status="open",
+                reason="; ".join(r.code for r in reasons),
+                requested_by=credit_result.model_version,
+            )
+            uow.session.add(task)
+            uow.flush()
+            task_id = task.id
+        uow.flush()
+        uow.record_event(
+            aggregate_type="application",
+            aggregate_id=app.id,
+            event_type=f"application.{state.value}",
+            institution_id=institution_id,
+            purpose="credit_assessment",
+            payload={
+                "outcome": state.value,
+                "score": credit_result.score,
+                "grade": credit_result.grade,
+                "offer_id": offer_id,
+                "reasons": [r.code for r in reasons],
+            },
+        )
+        uow.commit()
+        return DecisionResult(
+            app.id,
+            state.value,
+            reasons,
+            credit_result.score,
+            credit_result.grade,
+            offer_id,
+            task_id,
+        )
+
+
+def create_offer(
+    uow: UnitOfWork,
+    app: m.Application,
+    terms: OfferTerms,
+    grade: str,
+    product: Product,
+    at: datetime,
+    today: date,
+) -> m.Offer:
+    """Record an offer (and its event) in the caller's unit of work."""
+    offer = m.Offer(
+        application_id=app.id,
+        amount=terms.amount,
+        annual_rate=terms.annual_rate,
+        apr=terms.apr.nominal_annual,
+        term_months=terms.term_months,
+        repayment_method=terms.method.value,
+        day_count=product.day_count.value,
+        upfront_fee=terms.upfront_fee,
+        grade=grade,
+        indicative_start=today,
+        total_interest=terms.total_interest,
+        total_cost=terms.total_cost,
+        expires_at=at + product.offer_validity,
+    )
+    uow.session.add(offer)
+    uow.flush()
+    uow.record_event(
+        aggregate_type="offer",
+        aggregate_id=offer.id,
+        event_type="offer.created",
+        institution_id=app.institution_id,
+        purpose="credit_assessment",
+        payload={
+            "application_id": app.id,
+            "amount": str(terms.amount),
+            "apr_percent": str(percent(terms.apr.nominal_annual)),
+            "term_months": terms.term_months,
+        },
+    )
+    return offer
