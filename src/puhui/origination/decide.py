@@ -171,11 +171,8 @@ def decide_application(
             },
         )
         uow.session.add(decision)
-        offer_id = task_id = None
-        if offer_terms is not None:
-            offer_id = create_offer(
-                uow, app, offer_terms, credit_result.grade or "", product, at, today
-            ).id
+        task_id = None
+        offer_id = m.new_id("ofr") if offer_terms is not None else None
         if state is ApplicationState.REFERRED:
             task = m.ReviewTask(
                 institution_id=institution_id,
@@ -203,6 +200,17 @@ def decide_application(
                 "reasons": [r.code for r in reasons],
             },
         )
+        if offer_terms is not None and offer_id is not None:
+            create_offer(
+                uow,
+                app,
+                offer_terms,
+                credit_result.grade or "",
+                product,
+                at,
+                today,
+                offer_id=offer_id,
+            )
         uow.commit()
         return DecisionResult(
             app.id,
@@ -223,9 +231,13 @@ def create_offer(
     product: Product,
     at: datetime,
     today: date,
+    *,
+    offer_id: str,
 ) -> m.Offer:
-    """Record an offer (and its event) in the caller's unit of work."""
+    """Record an offer (and its event) in the caller's unit of work, after the decision's
+    event: the outbox then tells a partner "approved" before "here is the offer"."""
     offer = m.Offer(
+        id=offer_id,
         application_id=app.id,
         amount=terms.amount,
         annual_rate=terms.annual_rate,

@@ -23,7 +23,7 @@ from puhui.domain.pricing import InstitutionType
 from puhui.domain.schedule import RepaymentMethod
 from puhui.origination.assessment import Reason
 from puhui.origination.decide import create_offer, load_application
-from puhui.origination.pricing_offer import price
+from puhui.origination.pricing_offer import OfferTerms, price
 from puhui.origination.product import DEFAULT_PRODUCT, Product
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
@@ -131,6 +131,7 @@ def decide_review(
             {"reasons": reasons, "reviewer": reviewer},
         )
         offer_id = None
+        priced: OfferTerms | Reason | None = None
         if state is ApplicationState.APPROVED:
             latest = _latest_decision(uow, app.id)
             grade = latest.grade if latest and latest.grade else product.grade_order[-1]
@@ -150,7 +151,7 @@ def decide_review(
             )
             if isinstance(priced, Reason):
                 raise ValidationError.single("outcome", "review.cannot_price", priced.text_en)
-            offer_id = create_offer(uow, app, priced, grade, product, at, today).id
+            offer_id = m.new_id("ofr")
         app.state = state.value
         uow.session.add(
             m.Decision(
@@ -178,6 +179,8 @@ def decide_review(
                 "offer_id": offer_id,
             },
         )
+        if isinstance(priced, OfferTerms) and offer_id is not None:
+            create_offer(uow, app, priced, grade, product, at, business_date(at), offer_id=offer_id)
         uow.commit()
         return ReviewResult(task.id, app.id, state.value, offer_id)
 
