@@ -25,7 +25,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from puhui.api.partners_cli import partners_app
 from puhui.bootstrap import platform
+from puhui.webhooks.cli import webhooks_app
 
 app = typer.Typer(
     help="Puhui (普惠): digital lending for small and micro enterprises.", no_args_is_help=True
@@ -40,6 +42,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(institutions_app, name="institutions")
 app.add_typer(subjects_app, name="subjects")
 app.add_typer(synthetic_app, name="synthetic")
+app.add_typer(partners_app, name="partners")
+app.add_typer(webhooks_app, name="webhooks")
 
 console = Console()
 

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    api_token_ttl_seconds: int = 900
+    api_token_issuer: str = "puhui"
+    api_signature_window_seconds: int = 300
+    api_max_body_bytes: int = 1024 * 1024
+    api_idempotency_ttl_hours: int = 24
+    api_idempotency_lease_seconds: int = 300
+    """After this, a key left "in progress" by a crashed worker may be taken over."""
+
+    simulation: bool = False
+    """Honour X-Puhui-Simulated-Time (``puhui simulate`` only; never in production)."""
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

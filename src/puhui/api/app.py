@@ -1,8 +1,8 @@
-"""FastAPI app factory.
+"""FastAPI app factory: the open platform's ``/v1`` API for partner institutions.
 
-The open-platform issue adds the ``/v1`` routers (applications, offers, loans, webhooks) with
-partner authentication; this factory already gives every response a correlation id, maps
-errors to RFC 9457 problems and reports health.
+Every ``/v1`` call is authenticated (OAuth2 client-credentials token and a request signature,
+``api.auth``), rate limited, size limited and idempotent on POST (``api.idempotency``); every
+response carries a correlation id; every error is an RFC 9457 problem (``api.problems``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,26 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy import text
 
 from puhui import __version__
-from puhui.api import problems
+from puhui.api import applications, loans, offers, problems, repayments, reviews, webhooks
+from puhui.api.auth import authenticate, install_security
 from puhui.bootstrap import Platform
 from puhui.store import migrate
 
 CORRELATION_HEADER = "X-Correlation-ID"
+
+ROUTERS = (
+    applications.router,
+    offers.router,
+    loans.router,
+    repayments.router,
+    reviews.router,
+    webhooks.router,
+)
+"""The ``/v1`` routers; every one sits behind partner authentication (token + signature)."""
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -32,6 +43,9 @@ def create_app(platform: Platform) -> FastAPI:
     )
     app.state.platform = platform
     problems.install(app)
+    install_security(app)  # before the correlation id, so refusals carry it too
+    for router in ROUTERS:
+        app.include_router(router, dependencies=[Depends(authenticate)])
     schema_head = migrate.head_revision(platform.settings.resolved_database_url)
 
     @app.middleware("http")

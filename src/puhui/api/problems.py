@@ -45,6 +45,9 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 400)
         extra: dict[str, Any] = {}
+        if isinstance(exc, ValidationError) and all(r.endswith(".not_found") for r in exc.rules):
+            # Another tenant's resource and a missing one look the same: 404, never 403.
+            return problem(404, "not_found", "Not Found", str(exc), request)
         if isinstance(exc, ValidationError):
             extra["errors"] = [
                 {"field": e.field, "rule": e.rule, "message": e.message} for e in exc.errors

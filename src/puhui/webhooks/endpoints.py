@@ -22,12 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import CursorResult, Select, func, select, update
 
 from puhui.domain.clock import now_utc, require_aware
-from puhui.domain.errors import DomainError, ErrorCollector, ValidationError
+from puhui.domain.errors import ErrorCollector, FieldError, ValidationError
 from puhui.privacy.personal_data import new_subject_key, seal, wrapped_key
 from puhui.privacy.vault import Vault
 from puhui.store import models as m
@@ -37,22 +38,28 @@ from puhui.webhooks.signing import generate_secret
 # -- the catalogue ---------------------------------------------------------------------------
 
 EVENT_CATALOGUE: Mapping[str, str] = {
+    # origination (emitted by puhui.origination)
     "application.submitted": "An application was received; it is in state submitted.",
-    "application.decided": "A credit decision was made: data.outcome is approved, declined "
-    "or referred, with the reasons.",
+    "application.approved": "The application was approved (automatically or by a reviewer); "
+    "an offer.created event follows.",
+    "application.declined": "The application was declined, with reason codes.",
+    "application.referred": "The decision was referred to a person; a review task is open.",
+    "application.human_review_requested": "The applicant asked a person to look at an "
+    "automated decline (PIPL Art. 24).",
     "application.cancelled": "The applicant withdrew the application before the contract.",
-    "offer.created": "Terms (amount, rate, APR, schedule totals) were offered.",
-    "offer.accepted": "The applicant accepted the offer.",
-    "offer.expired": "The offer lapsed without being accepted.",
-    "loan.contracted": "The loan contract was signed.",
+    "application.expired": "The offer lapsed without being accepted.",
+    "offer.created": "Terms (amount, APR, term) were offered.",
+    "offer.accepted": "The applicant accepted the offer; loan.contracted follows.",
+    "loan.contracted": "The loan contract was signed (its digest is in the payload).",
     "loan.disbursed": "The principal was paid out; the loan is active.",
-    "loan.cancelled": "A contracted loan was cancelled before disbursement.",
+    # servicing (emitted by puhui.servicing)
     "repayment.received": "A repayment was posted and allocated.",
+    "loan.prepaid": "A prepayment (part or full) was posted and the schedule re-cut.",
     "loan.overdue": "An instalment fell past due.",
     "loan.cured": "Everything past due was repaid; the loan is active again.",
     "loan.settled": "The loan was repaid in full and closed.",
+    # reserved: subscribable now, recorded once write-offs are implemented
     "loan.written_off": "An overdue loan was written off.",
-    "review.closed": "A human review (a referral or a PIPL Art. 24 request) was closed.",
 }
 """Event types a partner can subscribe to, with what each means (docs/webhooks.md)."""
 
@@ -88,14 +95,20 @@ class DeliveryStatus(StrEnum):
     """The endpoint was disabled before the delivery succeeded."""
 
 
-class EndpointNotFound(DomainError):
-    """No endpoint with this id belongs to the caller's institution."""
+class EndpointNotFound(ValidationError):
+    """No endpoint with this id belongs to the caller's institution.
+
+    A ``ValidationError`` whose rule ends in ``.not_found``: the API answers 404, the same for
+    another tenant's endpoint as for one that never existed.
+    """
 
     code = "not_found"
 
     def __init__(self, endpoint_id: str) -> None:
         self.endpoint_id = endpoint_id
-        super().__init__(f"no webhook endpoint {endpoint_id}")
+        super().__init__(
+            [FieldError("endpoint_id", "webhook.not_found", "no such webhook endpoint")]
+        )
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -253,7 +266,9 @@ def _check_url(raw: object, errors: ErrorCollector, *, allow_loopback: bool) -> 
 def _check_event_types(raw: object, errors: ErrorCollector) -> tuple[str, ...]:
     field = "event_types"
     if not isinstance(raw, list | tuple) or not raw:
-        errors.add(field, "webhook.event_types", f'must list at least one event type, or "{ALL_EVENTS}"')
+        errors.add(
+            field, "webhook.event_types", f'must list at least one event type, or "{ALL_EVENTS}"'
+        )
         return ()
     chosen: list[str] = []
     for i, item in enumerate(raw):
@@ -272,9 +287,7 @@ def _check_event_types(raw: object, errors: ErrorCollector) -> tuple[str, ...]:
 
 def _check_overlap(overlap: timedelta, errors: ErrorCollector) -> None:
     if not timedelta(0) <= overlap <= MAX_OVERLAP:
-        errors.add(
-            "overlap", "webhook.overlap", f"must be between 0 and {MAX_OVERLAP.days} days"
-        )
+        errors.add("overlap", "webhook.overlap", f"must be between 0 and {MAX_OVERLAP.days} days")
 
 
 def _check_limit(limit: int, errors: ErrorCollector) -> None:
@@ -397,18 +410,21 @@ def disable_endpoint(
         if not row.active:
             return EndpointInfo.of(row)
         row.active = False
-        cancelled = uow.session.execute(
-            update(m.WebhookDelivery)
-            .where(
-                m.WebhookDelivery.endpoint_id == row.id,
-                m.WebhookDelivery.status == DeliveryStatus.PENDING.value,
-            )
-            .values(
-                status=DeliveryStatus.CANCELLED.value,
-                next_attempt_at=None,
-                last_error="endpoint disabled",
-            )
-            .execution_options(synchronize_session=False)
+        cancelled = cast(
+            CursorResult[Any],
+            uow.session.execute(
+                update(m.WebhookDelivery)
+                .where(
+                    m.WebhookDelivery.endpoint_id == row.id,
+                    m.WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                )
+                .values(
+                    status=DeliveryStatus.CANCELLED.value,
+                    next_attempt_at=None,
+                    last_error="endpoint disabled",
+                )
+                .execution_options(synchronize_session=False)
+            ),
         ).rowcount
         uow.record_event(
             aggregate_type="webhook_endpoint",
@@ -458,7 +474,11 @@ def rotate_endpoint_secret(
         return RotatedSecret(EndpointInfo.of(row), secret, until)
 
 
-def _log_query(institution_id: str | None) -> Select[tuple[m.WebhookDelivery, str, str | None]]:
+_LogQuery = Select[tuple[m.WebhookDelivery, str, str | None]]
+"""A delivery, its endpoint's URL and its event's type (None if the event row is gone)."""
+
+
+def _log_query(institution_id: str | None) -> _LogQuery:
     q = (
         select(m.WebhookDelivery, m.WebhookEndpoint.url, m.Event.event_type)
         .join(m.WebhookEndpoint, m.WebhookEndpoint.id == m.WebhookDelivery.endpoint_id)
@@ -466,12 +486,12 @@ def _log_query(institution_id: str | None) -> Select[tuple[m.WebhookDelivery, st
     )
     if institution_id is not None:
         q = q.where(m.WebhookEndpoint.institution_id == institution_id)
-    return q
+    return cast(_LogQuery, q)  # the outer join makes the event type nullable
 
 
 def _run_log(
     uow: UnitOfWork,
-    q: Select[tuple[m.WebhookDelivery, str, str | None]],
+    q: _LogQuery,
     *,
     endpoint_id: str | None,
     status: str | None,

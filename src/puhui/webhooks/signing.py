@@ -171,5 +171,7 @@ def verify(
             # No early exit: every comparison is constant-time and all of them run.
             matched |= hmac.compare_digest(offered, digest)
     if not matched:
-        raise WebhookVerificationError(f"no valid {SIGNATURE_VERSION} signature in {HEADER_SIGNATURE}")
+        raise WebhookVerificationError(
+            f"no valid {SIGNATURE_VERSION} signature in {HEADER_SIGNATURE}"
+        )
     return msg_id
