@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -26,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from puhui.api.partners_cli import partners_app
-from puhui.bootstrap import platform
+from puhui.bootstrap import Platform, platform
 from puhui.webhooks.cli import webhooks_app
 
 app = typer.Typer(
@@ -106,12 +108,141 @@ def serve(
     logging.basicConfig(level=p.settings.log_level)
     install_log_masking()
     console.print(f"keys in {p.keyring.key_dir} (active master {p.keyring.active_master_id})")
-    uvicorn.run(
-        create_app(p),
-        host=host or p.settings.host,
-        port=port or p.settings.port,
-        log_level=p.settings.log_level.lower(),
+    stop = threading.Event()
+    dispatcher = None
+    if p.settings.webhook_dispatcher:
+        from puhui.webhooks.dispatcher import run as run_dispatcher
+
+        dispatcher = threading.Thread(
+            target=run_dispatcher, args=(p, stop), daemon=True, name="webhook-dispatcher"
+        )
+        dispatcher.start()
+    try:
+        uvicorn.run(
+            create_app(p),
+            host=host or p.settings.host,
+            port=port or p.settings.port,
+            log_level=p.settings.log_level.lower(),
+        )
+    finally:
+        stop.set()
+        if dispatcher is not None:
+            dispatcher.join(timeout=10)
+
+
+@app.command("refresh-delinquency")
+def refresh_delinquency_command(
+    as_of: Annotated[
+        str | None, typer.Option(help="Business date YYYY-MM-DD; default today")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 500,
+) -> None:
+    """Accrue default interest and move loans between active and overdue as of a business date."""
+    from datetime import date
+
+    from puhui.domain.clock import business_date, now_utc
+    from puhui.servicing.batch import refresh_delinquency
+
+    day = date.fromisoformat(as_of) if as_of else business_date(now_utc())
+    p = platform()
+    with progress_bar() as bar:
+        task = bar.add_task(f"delinquency as of {day}", total=None)
+        summary = refresh_delinquency(
+            p.sessions,
+            as_of=day,
+            batch_size=batch_size,
+            on_progress=lambda running: bar.update(task, completed=running.loans),
+        )
+    console.print(
+        f"{summary.loans} loans: {summary.became_overdue} became overdue, {summary.cured} cured, "
+        f"default interest accrued {summary.penalty_accrued}; buckets {summary.by_bucket}"
     )
+
+
+@app.command()
+def simulate(
+    applications: Annotated[int, typer.Option("--applications", "-n", min=1)] = 200,
+    seed: Annotated[int, typer.Option()] = 42,
+    fraud_rate: Annotated[float, typer.Option(min=0.0, max=0.5)] = 0.05,
+    months: Annotated[int, typer.Option(min=1, max=60, help="Business months to play")] = 12,
+    workdir: Annotated[Path, typer.Option(help="Fresh database and keys for the run")] = Path(
+        "var/simulation"
+    ),
+    database_url: Annotated[
+        str | None, typer.Option(help="Use this (empty) database instead")
+    ] = None,
+) -> None:
+    """Drive N synthetic applicants from several partners through the real HTTP API.
+
+    Starts the platform on a loopback port with a simulated business clock, signs requests
+    like a partner, accepts offers, disburses, and plays repayments and defaults forward.
+    """
+    import shutil
+
+    from puhui.settings import Settings
+    from puhui.simulation.driver import simulate as run_simulation
+    from puhui.store import migrate as migrations
+
+    if database_url is None and workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        var_dir=workdir,
+        database_url=database_url or "",
+        simulation=True,
+        webhook_dispatcher=False,
+        log_level="WARNING",
+    )
+    migrations.upgrade(settings.resolved_database_url)
+    p = Platform(settings)
+    with progress_bar() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        summary = run_simulation(
+            p, n=applications, seed=seed, fraud_rate=fraud_rate, months=months, on_progress=advance
+        )
+    p.close()
+    _print_simulation(summary)
+
+
+def _print_simulation(s: Any) -> None:
+    table = Table(title=f"{s.applications} applications, played to {s.horizon}")
+    table.add_column("decision")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    for state, count in s.decisions.most_common():
+        table.add_row(state, str(count), f"{count / s.applications:.1%}")
+    console.print(table)
+    if s.fraud_total:
+        console.print(
+            f"fraud caught: {s.fraud_stopped}/{s.fraud_total} fraudulent applications "
+            f"declined or referred ({s.fraud_stopped / s.fraud_total:.0%}); honest "
+            f"applicants stopped: {s.honest_stopped / max(s.honest_total, 1):.0%}"
+        )
+    grades = Table(title="loans and defaults (over 60 days past due at the horizon) by grade")
+    for col in ("grade", "loans", "defaults", "default rate"):
+        grades.add_column(col, justify="right")
+    for grade, rate in s.default_rate_by_grade.items():
+        grades.add_row(
+            grade,
+            str(s.loans_by_grade[grade]),
+            str(s.defaults_by_grade.get(grade, 0)),
+            f"{rate:.1%}",
+        )
+    console.print(grades)
+    lat = s.latency_ms
+    console.print(
+        f"submit-to-decision latency over HTTP: p50 {lat['p50']:.1f} ms, p95 "
+        f"{lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms; {s.loans} loans, "
+        f"{s.repayments} repayments, {s.wall_seconds:.1f} s wall"
+    )
+    if s.errors:
+        console.print(f"[red]errors[/red]: {dict(s.errors)}")
 
 
 # --- keys -----------------------------------------------------------------------------------

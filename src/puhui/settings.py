@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     api_idempotency_lease_seconds: int = 300
     """After this, a key left "in progress" by a crashed worker may be taken over."""
 
+    webhook_allow_loopback: bool = False
+    """Let partners register http://127.0.0.1 / localhost endpoints (development and tests
+    only: in production it would let a partner make the server call its own services)."""
+
+    webhook_dispatcher: bool = True
+    """Run the webhook dispatcher inside ``puhui serve`` (the embedded default); turn it off
+    when dispatchers run as their own processes (``puhui webhooks dispatch``)."""
+
     simulation: bool = False
     """Honour X-Puhui-Simulated-Time (``puhui simulate`` only; never in production)."""
 

@@ -133,7 +133,14 @@ def receiver(make_receiver: Callable[[], Receiver]) -> Receiver:
 @pytest.fixture
 def platform(database: Database, tmp_path: Path) -> Iterator[Platform]:
     """The platform on the test database, with the same key directory as ``vault``."""
-    p = Platform(Settings(database_url=database.url, key_dir=tmp_path / "keys", var_dir=tmp_path))
+    p = Platform(
+        Settings(
+            database_url=database.url,
+            key_dir=tmp_path / "keys",
+            var_dir=tmp_path,
+            webhook_allow_loopback=True,  # the test receiver listens on 127.0.0.1
+        )
+    )
     yield p
     p.close()
 

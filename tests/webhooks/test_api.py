@@ -1,22 +1,21 @@
-"""``/v1/webhooks`` over HTTP, with a stand-in for partner authentication.
+"""``/v1/webhooks`` over HTTP through the real protocol layer (token, signature, idempotency).
 
-The real authentication (``api.auth``) is built elsewhere; here a test-only dependency puts a
-``PartnerContext`` on the request from an ``X-Test-Institution`` header, which is all the
-router relies on.
+Each test names its tenant with an ``X-Test-Institution`` header, which ``SignedClient`` turns
+into that institution's own signed partner client; the header itself is never sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Any
 
+import httpx2
 import pytest
-from fastapi import Depends, Header, Request
 from fastapi.testclient import TestClient
 
 from puhui.api.app import create_app
-from puhui.api.context import PartnerContext, platform_of
-from puhui.api.webhooks import router
+from puhui.api.client import PartnerClient
+from puhui.api.partners import create_partner
 from puhui.bootstrap import Platform
 from puhui.webhooks.dispatcher import dispatch_once
 from tests.conftest import Database
@@ -25,29 +24,46 @@ from tests.webhooks.conftest import Receiver, record
 URL = "https://partner.example.com/puhui/hooks"
 
 
-def _test_partner(
-    request: Request, x_test_institution: Annotated[str, Header()] = "DEMO_BANK"
-) -> None:
-    with platform_of(request).uow() as uow:
-        inst = uow.institutions.by_code(x_test_institution)
-        assert inst is not None, f"unknown test institution {x_test_institution}"
-        partner = PartnerContext(inst.id, inst.code, f"test-{inst.code.lower()}")
-    request.state.partner = partner
+class SignedClient:
+    """Routes each call to the signed client of the institution named in its headers."""
+
+    def __init__(self, http: TestClient, partners: dict[str, PartnerClient]) -> None:
+        self.http, self.partners = http, partners
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx2.Response:
+        code = (headers or {}).get("X-Test-Institution")
+        if code is None:
+            return self.http.request(method, path, **kwargs)
+        return self.partners[code].request(method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx2.Response:
+        return self.request("DELETE", path, **kwargs)
 
 
 @pytest.fixture
-def client(platform: Platform, bank_a: str, bank_b: str) -> Iterator[TestClient]:
-    app = create_app(platform)
-    app.include_router(router, dependencies=[Depends(_test_partner)])
-    with TestClient(app) as c:
-        yield c
+def client(platform: Platform, bank_a: str, bank_b: str) -> Iterator[SignedClient]:
+    names = {"DEMO_BANK": "示范银行", "OTHER_BANK": "另一银行"}
+    with TestClient(create_app(platform)) as http:
+        partners = {}
+        for code, name in names.items():
+            creds = create_partner(platform.uow(), platform.vault, name=name, code=code)
+            partners[code] = PartnerClient(creds.client_id, creds.client_secret, http=http)
+        yield SignedClient(http, partners)
 
 
 A = {"X-Test-Institution": "DEMO_BANK"}
 B = {"X-Test-Institution": "OTHER_BANK"}
 
 
-def _create(client: TestClient, headers: dict[str, str], **body: object) -> dict[str, object]:
+def _create(client: SignedClient, headers: dict[str, str], **body: object) -> dict[str, object]:
     r = client.post("/v1/webhooks", json={"url": URL, "event_types": ["*"]} | body, headers=headers)
     assert r.status_code == 201, r.text
     data = r.json()
@@ -55,7 +71,7 @@ def _create(client: TestClient, headers: dict[str, str], **body: object) -> dict
     return data
 
 
-def test_register_shows_the_secret_once(client: TestClient) -> None:
+def test_register_shows_the_secret_once(client: SignedClient) -> None:
     r = client.post(
         "/v1/webhooks",
         json={"url": URL, "event_types": ["application.approved", "loan.disbursed"]},
@@ -73,7 +89,7 @@ def test_register_shows_the_secret_once(client: TestClient) -> None:
     assert body["secret"] not in client.get("/v1/webhooks", headers=A).text
 
 
-def test_rules_come_back_as_problem_json_with_every_field(client: TestClient) -> None:
+def test_rules_come_back_as_problem_json_with_every_field(client: SignedClient) -> None:
     r = client.post(
         "/v1/webhooks",
         json={"url": "http://partner.example.com/h", "event_types": ["loan.nope"]},
@@ -87,7 +103,7 @@ def test_rules_come_back_as_problem_json_with_every_field(client: TestClient) ->
     ]
 
 
-def test_unknown_fields_are_refused(client: TestClient) -> None:
+def test_unknown_fields_are_refused(client: SignedClient) -> None:
     r = client.post(
         "/v1/webhooks",
         json={"url": URL, "event_types": ["*"], "institution_id": "ins_other"},
@@ -97,7 +113,7 @@ def test_unknown_fields_are_refused(client: TestClient) -> None:
     assert [e["rule"] for e in r.json()["errors"]] == ["schema.extra_forbidden"]
 
 
-def test_another_tenants_endpoint_is_404_not_403(client: TestClient) -> None:
+def test_another_tenants_endpoint_is_404_not_403(client: SignedClient) -> None:
     created = _create(client, A)
     endpoint_id = created["id"]
     assert client.get("/v1/webhooks", headers=B).json() == {"data": []}
@@ -115,7 +131,7 @@ def test_another_tenants_endpoint_is_404_not_403(client: TestClient) -> None:
     assert client.get("/v1/webhooks", headers=A).json()["data"][0]["active"] is True
 
 
-def test_delete_disables_and_keeps_the_endpoint_listed(client: TestClient) -> None:
+def test_delete_disables_and_keeps_the_endpoint_listed(client: SignedClient) -> None:
     endpoint_id = _create(client, A)["id"]
     r = client.delete(f"/v1/webhooks/{endpoint_id}", headers=A)
     assert r.status_code == 200 and r.json()["active"] is False
@@ -123,7 +139,7 @@ def test_delete_disables_and_keeps_the_endpoint_listed(client: TestClient) -> No
     assert [e["active"] for e in client.get("/v1/webhooks", headers=A).json()["data"]] == [False]
 
 
-def test_rotate_secret(client: TestClient) -> None:
+def test_rotate_secret(client: SignedClient) -> None:
     created = _create(client, A)
     r = client.post(f"/v1/webhooks/{created['id']}/rotate-secret", headers=A)
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
@@ -143,7 +159,7 @@ def test_rotate_secret(client: TestClient) -> None:
 
 
 def test_delivery_log_is_the_callers_own(
-    client: TestClient,
+    client: SignedClient,
     platform: Platform,
     database: Database,
     bank_a: str,
@@ -175,7 +191,7 @@ def test_delivery_log_is_the_callers_own(
     assert [e["rule"] for e in bad.json()["errors"]] == ["webhook.limit"]
 
 
-def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
+def test_the_routes_are_in_the_openapi_document(client: SignedClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert set(paths["/v1/webhooks"]) == {"get", "post"}
     assert "delete" in paths["/v1/webhooks/{endpoint_id}"]

@@ -14,10 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from puhui.api.context import PartnerContext, current_partner, platform_of
 from puhui.api.problems import problem
+from puhui.api.schemas import StrictModel
 from puhui.webhooks.endpoints import (
     DEFAULT_OVERLAP,
     MAX_OVERLAP,
@@ -36,8 +37,8 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 Partner = Annotated[PartnerContext, Depends(current_partner)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(StrictModel):
+    pass
 
 
 class EndpointIn(_Strict):
@@ -148,6 +149,7 @@ def create_endpoint(
         institution_id=partner.institution_id,
         url=body.url,
         event_types=body.event_types,
+        allow_loopback=p.settings.webhook_allow_loopback,
     )
     response.headers["Cache-Control"] = "no-store"
     return EndpointCreatedOut(**_endpoint(info).model_dump(), secret=secret)

@@ -1,0 +1,815 @@
+"""Submit-to-decision latency through HTTP, from a separate process, open and closed loop.
+
+Run: ``.venv/bin/python benchmarks/bench_api.py`` (about 3½ minutes on 2 cores). Seeded.
+
+For each database — SQLite (WAL, a file in a temporary directory) and PostgreSQL when it is
+reachable at ``PUHUI_TEST_POSTGRES_URL`` (default ``postgresql+pg8000://postgres@127.0.0.1/test``;
+a scratch database is created and dropped afterwards):
+
+1. **Prepare** — migrate a fresh database, create one partner API client with
+   ``create_partner`` (rate limit raised to ``MAX_RATE_LIMIT`` per minute so the limiter never
+   caps the test; the result says so), and pre-encode N seeded synthetic applications
+   (``as_submission`` without ``institution_code``/``submitted_at``; unique ``external_ref``).
+2. **Serve** — start the server as a separate process, ``.venv/bin/puhui serve --host
+   127.0.0.1 --port <free>`` (one uvicorn process, as operators run it), with
+   ``PUHUI_DATABASE_URL``/``PUHUI_KEY_DIR``/``PUHUI_VAR_DIR`` pointing at the prepared ones and
+   log level WARNING; wait for ``/healthz``. ``--workers N`` (N > 1) instead runs ``python -m
+   uvicorn --factory`` with :func:`server_app` and N worker processes, for comparison.
+3. **Load** — this process is the load generator (asyncio + ``httpx2.AsyncClient``). Every
+   request is a complete partner call: ``POST /v1/applications`` with the bearer token (one per
+   simulated client, fetched once and renewed before expiry or on ``auth.token_expired``), a
+   fresh signature (``puhui.api.client.sign_request``) and a fresh ``Idempotency-Key``. A
+   success is ``201`` carrying a decision; everything else is counted as an error.
+
+   * **Open loop** at a fixed offered rate (default 100 applications/s for 20 s): request *i*
+     is due at ``t0 + i/rate`` whatever has completed, and its latency runs from that due time
+     to the end of the response, so time spent queued behind a slow server (or a late client)
+     is counted — no coordinated omission.
+   * **Closed loop** (saturation): K clients each submit back to back for a fixed time,
+     K stepped (default 2, 4, 8, 16). Throughput and latency at each K; the saturation
+     throughput is the highest sustained rate among the steps.
+
+Caveat printed with the figures: the server and the load generator share the same cores (the
+standard machine has 2), so generator CPU is taken from the server. Server and generator CPU
+use are measured per phase (from /proc) and reported beside the figures.
+
+Issue target: p99 ≤ 100 ms at 100 applications/s; report the saturation throughput. (Reference:
+MYbank's "310" promise is approval within one second.) Results go to
+benchmarks/results/api.json; ``--help`` lists the knobs (each also has a ``PUHUI_BENCH_API_*``
+environment variable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx2
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from puhui.api.auth import TOKEN_PATH
+from puhui.api.client import encode_json, sign_request
+from puhui.api.idempotency import IDEMPOTENCY_HEADER
+from puhui.api.partners import MAX_RATE_LIMIT, create_partner
+from puhui.bootstrap import Platform
+from puhui.origination.seed import as_submission
+from puhui.settings import Settings
+from puhui.store import migrate
+from puhui.synthetic import generate
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "api.json"
+PG_ADMIN = os.environ.get("PUHUI_TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1/test")
+SEED = 20261201
+SUBMIT_PATH = "/v1/applications"
+TARGET_RATE = 100.0
+TARGET_P99_MS = 100.0
+INSTITUTION_CODE = "BENCH_API"
+SHARED_CORES_NOTE = (
+    "server and load generator run on the same machine and share its {cpus} cores; "
+    "generator CPU is taken from the server"
+)
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    rate: float
+    open_seconds: float
+    closed_seconds: float
+    concurrency: tuple[int, ...]
+    warmup: int
+    bodies: int
+    databases: tuple[str, ...]
+    workers: int
+    connections: int
+    timeout: float
+
+    @property
+    def open_requests(self) -> int:
+        return round(self.rate * self.open_seconds)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"PUHUI_BENCH_API_{name}", default)
+
+
+def parse_args(argv: list[str]) -> Config:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=float(_env("RATE", "100")))
+    parser.add_argument(
+        "--open-seconds", type=float, default=float(_env("OPEN_SECONDS", "20")), help="open loop"
+    )
+    parser.add_argument(
+        "--closed-seconds",
+        type=float,
+        default=float(_env("CLOSED_SECONDS", "15")),
+        help="each closed-loop step",
+    )
+    parser.add_argument(
+        "--concurrency",
+        default=_env("CONCURRENCY", "2,4,8,16"),
+        help="closed-loop client counts, comma separated (empty: skip)",
+    )
+    parser.add_argument("--warmup", type=int, default=int(_env("WARMUP", "100")))
+    parser.add_argument(
+        "--bodies",
+        type=int,
+        default=int(_env("BODIES", "0")),
+        help="synthetic applications to pre-generate (0: enough for the phases at up to 300/s)",
+    )
+    parser.add_argument(
+        "--databases", default=_env("DATABASES", "sqlite,postgresql"), help="sqlite,postgresql"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "1")),
+        help="1: `puhui serve`; N>1: uvicorn --factory with N worker processes",
+    )
+    parser.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
+    parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", "30")))
+    args = parser.parse_args(argv)
+    concurrency = tuple(int(k) for k in str(args.concurrency).split(",") if k.strip())
+    warmup = max(0, args.warmup)
+    bodies = args.bodies or (
+        warmup
+        + round(args.rate * args.open_seconds)
+        + round(300 * args.closed_seconds * len(concurrency))
+    )
+    databases = tuple(d.strip() for d in str(args.databases).split(",") if d.strip())
+    unknown = set(databases) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown database(s): {', '.join(sorted(unknown))}")
+    return Config(
+        rate=args.rate,
+        open_seconds=args.open_seconds,
+        closed_seconds=args.closed_seconds,
+        concurrency=concurrency,
+        warmup=warmup,
+        bodies=bodies,
+        databases=databases,
+        workers=max(1, args.workers),
+        connections=max(args.connections, max(concurrency, default=1)),
+        timeout=args.timeout,
+    )
+
+
+# -- preparation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+def prepare_database(url: str, key_dir: Path, var_dir: Path) -> Credentials:
+    """Migrate ``url`` and create one partner API client whose limit never caps the test."""
+    migrate.upgrade(url)
+    p = Platform(Settings(database_url=url, key_dir=key_dir, var_dir=var_dir))
+    try:
+        creds = create_partner(
+            p.uow(),
+            p.vault,
+            name="Benchmark partner",
+            code=INSTITUTION_CODE,
+            institution_type="bank",
+            rate_limit_per_minute=MAX_RATE_LIMIT,
+        )
+    finally:
+        p.close()
+    return Credentials(creds.client_id, creds.client_secret)
+
+
+def synthetic_bodies(n: int) -> list[bytes]:
+    """``n`` seeded applications, each as the exact JSON bytes a partner would send."""
+    population = generate(n, seed=SEED)
+    bodies = []
+    refs = set()
+    for app in population.applications:
+        raw = as_submission(app)
+        raw.pop("institution_code")
+        raw.pop("submitted_at")
+        refs.add(raw["external_ref"])
+        bodies.append(encode_json(raw))
+    if len(refs) != len(bodies):
+        raise RuntimeError("synthetic external_ref values are not unique")
+    return bodies
+
+
+def postgres_scratch() -> tuple[str, Callable[[], None]] | None:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text("select 1"))
+    except Exception as exc:
+        print(f"PostgreSQL unreachable, skipped: {exc}")
+        admin.dispose()
+        return None
+    name = f"puhui_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False), drop
+
+
+# -- the server process -----------------------------------------------------------------------
+
+
+def server_app() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (``--workers N``): the app ``puhui serve`` runs."""
+    from puhui.api.app import create_app
+    from puhui.bootstrap import platform as build_platform
+    from puhui.privacy.masking import install_log_masking
+
+    install_log_masking()
+    return create_app(build_platform())
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+    command: list[str]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes so far."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return sum(_proc_cpu_seconds(pid) for pid in pids)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in raw.split()]
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+@contextmanager
+def running_server(url: str, key_dir: Path, var_dir: Path, workers: int) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PUHUI_DATABASE_URL": url,
+        "PUHUI_KEY_DIR": str(key_dir),
+        "PUHUI_VAR_DIR": str(var_dir),
+        "PUHUI_LOG_LEVEL": "WARNING",
+    }
+    if workers == 1:
+        command = [
+            str(Path(sys.executable).parent / "puhui"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench_api:server_app",
+            "--app-dir",
+            str(HERE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ]
+    log = var_dir / "server.log"
+    with log.open("wb") as out:
+        # cwd: the temporary directory, so no .env of the checkout is read by the server.
+        process = subprocess.Popen(command, env=env, cwd=var_dir, stdout=out, stderr=out)
+    server = Server(process, f"http://127.0.0.1:{port}", log, command)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(server: Server, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    with httpx2.Client(base_url=server.base_url, timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
+                break
+            try:
+                r = http.get("/healthz")
+                if r.status_code == 200 and r.json().get("status") == "ok":
+                    return
+                last = f"{r.status_code} {r.text[:200]}"
+            except httpx2.TransportError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+    tail = server.log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"server did not become healthy ({last}); log:\n{tail}")
+
+
+# -- the load generator -----------------------------------------------------------------------
+
+
+class TokenSource:
+    """One simulated partner client's access token: fetched once, renewed before expiry."""
+
+    def __init__(self, http: httpx2.AsyncClient, creds: Credentials, margin: float = 60.0):
+        self.http = http
+        self.creds = creds
+        self.margin = margin
+        self.token = ""
+        self.expires = 0.0
+        self.fetched = 0
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, refresh: bool = False) -> str:
+        async with self._lock:
+            if refresh or not self.token or time.time() >= self.expires - self.margin:
+                c = self.creds
+                basic = f"{quote(c.client_id, safe='')}:{quote(c.client_secret, safe='')}"
+                r = await self.http.post(
+                    TOKEN_PATH,
+                    content=b"grant_type=client_credentials",
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
+                    },
+                )
+                if r.status_code != 200:
+                    raise RuntimeError(f"token endpoint answered {r.status_code}: {r.text[:300]}")
+                payload = r.json()
+                self.token = str(payload["access_token"])
+                self.expires = time.time() + float(payload["expires_in"])
+                self.fetched += 1
+            return self.token
+
+
+@dataclass
+class Sample:
+    due: float
+    """When the request was due (open loop: its schedule slot; closed loop: when it was sent)."""
+    sent: float
+    done: float
+    status: int
+    """HTTP status, or 0 when the request failed without a response."""
+    problem: str = ""
+    outcome: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 201 and bool(self.outcome)
+
+    @property
+    def latency_ms(self) -> float:
+        return (self.done - self.due) * 1000
+
+
+class BodyFeed:
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.next_index = 0
+
+    def take(self) -> bytes | None:
+        if self.next_index >= len(self.bodies):
+            return None
+        body = self.bodies[self.next_index]
+        self.next_index += 1
+        return body
+
+
+async def submit(
+    http: httpx2.AsyncClient, tokens: TokenSource, body: bytes, due: float, timeout: float
+) -> Sample:
+    """One complete partner submission; never raises."""
+    sent = time.perf_counter()
+    idempotency_key = str(uuid.uuid4())
+    try:
+        for attempt in (0, 1):
+            token = await tokens.get(refresh=attempt == 1)
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                IDEMPOTENCY_HEADER: idempotency_key,
+                **sign_request("POST", SUBMIT_PATH, body, tokens.creds.client_secret),
+            }
+            r = await http.post(SUBMIT_PATH, content=body, headers=headers, timeout=timeout)
+            problem = _problem_code(r) if r.status_code != 201 else ""
+            if r.status_code == 401 and problem == "auth.token_expired" and attempt == 0:
+                continue
+            break
+    except Exception as exc:
+        return Sample(due, sent, time.perf_counter(), 0, type(exc).__name__)
+    done = time.perf_counter()
+    outcome = ""
+    if r.status_code == 201:
+        try:
+            decision = r.json().get("decision") or {}
+            outcome = str(decision.get("outcome") or "")
+        except ValueError:
+            outcome = ""
+        if not outcome:
+            problem = "no_decision"
+    return Sample(due, sent, done, r.status_code, problem, outcome)
+
+
+def _problem_code(r: httpx2.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return ""
+    return str(body.get("code") or body.get("error") or "") if isinstance(body, dict) else ""
+
+
+@dataclass
+class Meter:
+    """CPU used by the server, by this process, and by the whole machine over a phase."""
+
+    server: Server
+    wall: float = 0.0
+    server_cpu: float = 0.0
+    generator_cpu: float = 0.0
+    machine_busy: float = 0.0
+    machine_total: float = 0.0
+
+    def __enter__(self) -> Meter:
+        self.wall = time.perf_counter()
+        self.server_cpu = self.server.cpu_seconds()
+        self.generator_cpu = time.process_time()
+        self.machine_busy, self.machine_total = _machine_busy_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.server_cpu = self.server.cpu_seconds() - self.server_cpu
+        self.generator_cpu = time.process_time() - self.generator_cpu
+        busy, total = _machine_busy_seconds()
+        self.machine_busy, self.machine_total = busy - self.machine_busy, total - self.machine_total
+
+    def report(self, completed: int) -> dict[str, float]:
+        cpus = os.cpu_count() or 1
+        return {
+            "server_cpu_percent_of_one_core": 100 * self.server_cpu / self.wall,
+            "generator_cpu_percent_of_one_core": 100 * self.generator_cpu / self.wall,
+            "machine_busy_percent": (
+                100 * self.machine_busy / self.machine_total if self.machine_total else 0.0
+            ),
+            "server_cpu_ms_per_request": 1000 * self.server_cpu / max(completed, 1),
+            "generator_cpu_ms_per_request": 1000 * self.generator_cpu / max(completed, 1),
+            "cores": cpus,
+        }
+
+
+def summarise(samples: list[Sample], elapsed: float) -> dict[str, Any]:
+    ok = [s for s in samples if s.ok]
+    latencies = sorted(s.latency_ms for s in ok)
+    out: dict[str, Any] = {
+        "requests": len(samples),
+        "ok_201_with_decision": len(ok),
+        "errors": len(samples) - len(ok),
+        "error_kinds": dict(
+            Counter(f"{s.status} {s.problem}".strip() for s in samples if not s.ok).most_common()
+        ),
+        "outcomes": dict(Counter(s.outcome for s in ok).most_common()),
+        "elapsed_s": elapsed,
+        "throughput_per_s": len(ok) / elapsed if elapsed > 0 else 0.0,
+    }
+    if len(latencies) >= 2:
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
+        out.update(
+            p50_ms=q[49],
+            p90_ms=q[89],
+            p99_ms=q[98],
+            max_ms=latencies[-1],
+            mean_ms=statistics.fmean(latencies),
+        )
+    return out
+
+
+def _client(base_url: str, config: Config) -> httpx2.AsyncClient:
+    limits = httpx2.Limits(
+        max_connections=config.connections, max_keepalive_connections=config.connections
+    )
+    return httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=config.timeout)
+
+
+async def warm_up(server: Server, creds: Credentials, feed: BodyFeed, config: Config) -> None:
+    """Imports, pools, caches and connections; not measured."""
+    async with _client(server.base_url, config) as http:
+        tokens = TokenSource(http, creds)
+        await tokens.get()
+
+        async def one_client() -> None:
+            while feed.next_index < config.warmup and (body := feed.take()) is not None:
+                sample = await submit(http, tokens, body, time.perf_counter(), config.timeout)
+                if not sample.ok:
+                    raise RuntimeError(f"warm-up request failed: {sample}")
+
+        await asyncio.gather(*(one_client() for _ in range(4)))
+
+
+async def open_loop(
+    server: Server, creds: Credentials, feed: BodyFeed, config: Config
+) -> dict[str, Any]:
+    """``rate`` requests a second, each due at t0 + i/rate whatever has completed."""
+    n = config.open_requests
+    async with _client(server.base_url, config) as http:
+        tokens = TokenSource(http, creds)
+        await tokens.get()
+        tasks: list[asyncio.Task[Sample]] = []
+        with Meter(server) as meter:
+            t0 = time.perf_counter() + 0.05
+            for i in range(n):
+                body = feed.take()
+                if body is None:
+                    break
+                due = t0 + i / config.rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(submit(http, tokens, body, due, config.timeout)))
+            samples = list(await asyncio.gather(*tasks))
+        elapsed = max(s.done for s in samples) - t0
+    lag = sorted((s.sent - s.due) * 1000 for s in samples)
+    result = summarise(samples, elapsed)
+    result.update(
+        offered_per_s=config.rate,
+        offered_requests=n,
+        send_lag_ms={"p50": lag[len(lag) // 2], "p99": lag[int(len(lag) * 0.99)], "max": lag[-1]},
+        tokens_fetched=tokens.fetched,
+        cpu=meter.report(len(samples)),
+    )
+    return result
+
+
+async def closed_loop(
+    server: Server, creds: Credentials, feed: BodyFeed, config: Config, k: int
+) -> dict[str, Any]:
+    """``k`` clients, each with its own token, submitting back to back for a fixed time."""
+    async with _client(server.base_url, config) as http:
+        sources = [TokenSource(http, creds) for _ in range(k)]
+        await asyncio.gather(*(t.get() for t in sources))
+        samples: list[Sample] = []
+        exhausted = False
+
+        async def one_client(tokens: TokenSource, end: float) -> None:
+            nonlocal exhausted
+            while time.perf_counter() < end:
+                body = feed.take()
+                if body is None:
+                    exhausted = True
+                    return
+                samples.append(
+                    await submit(http, tokens, body, time.perf_counter(), config.timeout)
+                )
+
+        with Meter(server) as meter:
+            start = time.perf_counter()
+            await asyncio.gather(*(one_client(t, start + config.closed_seconds) for t in sources))
+            elapsed = time.perf_counter() - start
+    result = summarise(samples, elapsed)
+    result.update(
+        clients=k,
+        bodies_exhausted=exhausted,
+        tokens_fetched=sum(t.fetched for t in sources),
+        cpu=meter.report(len(samples)),
+    )
+    return result
+
+
+def run_database(kind: str, url: str, tmp: Path, bodies: list[bytes], config: Config) -> Any:
+    var_dir = tmp / kind
+    var_dir.mkdir()
+    key_dir = var_dir / "keys"
+    creds = prepare_database(url, key_dir, var_dir)
+    feed = BodyFeed(bodies)
+    result: dict[str, Any] = {
+        "database": kind,
+        "partner": {
+            "institution_code": INSTITUTION_CODE,
+            "rate_limit_per_minute": MAX_RATE_LIMIT,
+            "note": "created with create_partner and the highest allowed rate limit, so the "
+            "per-client limiter never refuses a benchmark request (it still counts each one)",
+        },
+    }
+    with running_server(url, key_dir, var_dir, config.workers) as server:
+        result["server_command"] = " ".join(
+            Path(c).name if c in (sys.executable, server.command[0]) else c for c in server.command
+        )
+        print(f"[{kind}] server up ({server.base_url}); warming up", flush=True)
+        asyncio.run(warm_up(server, creds, feed, config))
+        print(f"[{kind}] open loop: {config.rate:g}/s for {config.open_seconds:g} s", flush=True)
+        result["open_loop"] = asyncio.run(open_loop(server, creds, feed, config))
+        result["closed_loop"] = []
+        for k in config.concurrency:
+            print(f"[{kind}] closed loop: {k} clients for {config.closed_seconds:g} s", flush=True)
+            result["closed_loop"].append(asyncio.run(closed_loop(server, creds, feed, config, k)))
+        result["applications_in_database_at_end"] = feed.next_index
+    steps = result["closed_loop"]
+    if steps:
+        best = max(steps, key=lambda s: s["throughput_per_s"])
+        result["saturation"] = {
+            "throughput_per_s": best["throughput_per_s"],
+            "clients": best["clients"],
+            "p50_ms": best.get("p50_ms"),
+            "p99_ms": best.get("p99_ms"),
+        }
+    o = result["open_loop"]
+    result["target"] = {
+        "rate_per_s": TARGET_RATE,
+        "p99_ms_max": TARGET_P99_MS,
+        "measured_p99_ms": o.get("p99_ms"),
+        "met": config.rate >= TARGET_RATE
+        and o["errors"] == 0
+        and o.get("p99_ms", float("inf")) <= TARGET_P99_MS,
+    }
+    return result
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print()
+    print(SHARED_CORES_NOTE.format(cpus=results["machine"]["cpus"]))
+    head = (
+        f"{'database':<11} {'phase':<16} {'done':>6} {'err':>4} {'ok/s':>7} {'p50':>7} "
+        f"{'p90':>7} {'p99':>7} {'max':>7}  {'srv CPU':>7} {'gen CPU':>7} {'busy':>5}"
+    )
+    print(head)
+    print("-" * len(head))
+    for kind, r in results["databases"].items():
+        rows = [(f"open {r['open_loop']['offered_per_s']:g}/s", r["open_loop"])]
+        rows += [(f"closed K={s['clients']}", s) for s in r["closed_loop"]]
+        for label, s in rows:
+            c = s["cpu"]
+            print(
+                f"{kind:<11} {label:<16} {s['requests']:>6} {s['errors']:>4} "
+                f"{s['throughput_per_s']:>7.1f} {_ms(s.get('p50_ms')):>7} "
+                f"{_ms(s.get('p90_ms')):>7} {_ms(s.get('p99_ms')):>7} {_ms(s.get('max_ms')):>7}  "
+                f"{c['server_cpu_percent_of_one_core']:>6.0f}% "
+                f"{c['generator_cpu_percent_of_one_core']:>6.0f}% "
+                f"{c['machine_busy_percent']:>4.0f}%"
+            )
+    print("(latencies in ms; srv/gen CPU in % of one core; busy = whole machine)")
+    for kind, r in results["databases"].items():
+        t, sat = r["target"], r.get("saturation")
+        verdict = "MET" if t["met"] else "MISSED"
+        line = (
+            f"{kind}: target p99 ≤ {t['p99_ms_max']:g} ms at {t['rate_per_s']:g}/s {verdict} "
+            f"(p99 {_ms(t['measured_p99_ms'])} ms)"
+        )
+        if sat:
+            line += f"; saturation {sat['throughput_per_s']:.1f}/s at K={sat['clients']}"
+        print(line)
+        for phase in [r["open_loop"], *r["closed_loop"]]:
+            if phase["error_kinds"]:
+                print(f"  errors: {phase['error_kinds']}")
+    print(f"wrote {RESULTS}")
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str]) -> None:
+    config = parse_args(argv)
+    if shutil.which("puhui", path=str(Path(sys.executable).parent)) is None:
+        raise SystemExit(f"no puhui script beside {sys.executable}; run `make install`")
+    machine = machine_info()
+    results: dict[str, Any] = {
+        "machine": machine,
+        "seed": SEED,
+        "settings": {
+            "offered_rate_per_s": config.rate,
+            "open_loop_seconds": config.open_seconds,
+            "closed_loop_seconds_per_step": config.closed_seconds,
+            "closed_loop_clients": list(config.concurrency),
+            "warmup_requests": config.warmup,
+            "bodies_generated": config.bodies,
+            "server_workers": config.workers,
+            "max_connections": config.connections,
+            "request_timeout_s": config.timeout,
+            "load_generator": "this process: asyncio + httpx2.AsyncClient; token per client, "
+            "sign_request per request, fresh Idempotency-Key",
+            "latency": "open loop: from the request's scheduled time to the end of the response "
+            "(queueing counted); closed loop: from send to the end of the response",
+            "shared_cores": SHARED_CORES_NOTE.format(cpus=machine["cpus"]),
+        },
+        "target": f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:g} applications/s",
+        "databases": {},
+    }
+    began = time.perf_counter()
+    bodies = synthetic_bodies(config.bodies)
+    print(f"{len(bodies)} synthetic applications in {time.perf_counter() - began:.1f} s")
+    with tempfile.TemporaryDirectory(prefix="puhui-bench-api-") as tmp:
+        tmpdir = Path(tmp)
+        if "sqlite" in config.databases:
+            url = f"sqlite:///{tmpdir / 'sqlite' / 'bench.db'}"
+            results["databases"]["sqlite"] = run_database("sqlite", url, tmpdir, bodies, config)
+        if "postgresql" in config.databases:
+            pg = postgres_scratch()
+            if pg is not None:
+                url, drop = pg
+                try:
+                    results["databases"]["postgresql"] = run_database(
+                        "postgresql", url, tmpdir, bodies, config
+                    )
+                finally:
+                    drop()
+    results["total_seconds"] = time.perf_counter() - began
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""``puhui simulate``: synthetic partners drive the real HTTP API through months of business."""
