@@ -30,8 +30,10 @@ a scratch database is created and dropped afterwards):
      throughput is the highest sustained rate among the steps.
 
 Caveat printed with the figures: the server and the load generator share the same cores (the
-standard machine has 2), so generator CPU is taken from the server. Server and generator CPU
-use are measured per phase (from /proc) and reported beside the figures.
+standard machine has 2), so generator CPU is taken from the server. CPU use per phase — the
+server process, its PostgreSQL backends, the generator, and anything else running on the
+machine (which disturbs the figures; a warning is printed) — is measured from /proc and
+reported beside the figures.
 
 Issue target: p99 ≤ 100 ms at 100 applications/s; report the saturation throughput. (Reference:
 MYbank's "310" promise is approval within one second.) Results go to
@@ -62,7 +64,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import httpx2
@@ -111,6 +113,8 @@ class Config:
     workers: int
     connections: int
     timeout: float
+    drain_seconds: float
+    output: Path
 
     @property
     def open_requests(self) -> int:
@@ -156,6 +160,13 @@ def parse_args(argv: list[str]) -> Config:
     )
     parser.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
     parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", "30")))
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=float(_env("DRAIN_SECONDS", "10")),
+        help="open loop: how long to wait for stragglers after the last send",
+    )
+    parser.add_argument("--output", type=Path, default=Path(_env("OUTPUT", str(RESULTS))))
     args = parser.parse_args(argv)
     concurrency = tuple(int(k) for k in str(args.concurrency).split(",") if k.strip())
     warmup = max(0, args.warmup)
@@ -179,6 +190,8 @@ def parse_args(argv: list[str]) -> Config:
         workers=max(1, args.workers),
         connections=max(args.connections, max(concurrency, default=1)),
         timeout=args.timeout,
+        drain_seconds=args.drain_seconds,
+        output=args.output,
     )
 
 
@@ -271,6 +284,8 @@ class Server:
     base_url: str
     log: Path
     command: list[str]
+    db_name: str | None
+    """The PostgreSQL database's name (its backends are measured), or None for SQLite."""
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server and its worker processes so far."""
@@ -279,11 +294,16 @@ class Server:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(c) for c in raw.split()]
+    """Direct child processes of ``pid`` (uvicorn's workers), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _proc_cpu_seconds(pid: int) -> float:
@@ -346,7 +366,9 @@ def running_server(url: str, key_dir: Path, var_dir: Path, workers: int) -> Iter
     with log.open("wb") as out:
         # cwd: the temporary directory, so no .env of the checkout is read by the server.
         process = subprocess.Popen(command, env=env, cwd=var_dir, stdout=out, stderr=out)
-    server = Server(process, f"http://127.0.0.1:{port}", log, command)
+    parsed = make_url(url)
+    db_name = parsed.database if parsed.get_backend_name() == "postgresql" else None
+    server = Server(process, f"http://127.0.0.1:{port}", log, command, db_name)
     try:
         _wait_healthy(server)
         yield server
@@ -493,18 +515,30 @@ def _problem_code(r: httpx2.Response) -> str:
 
 @dataclass
 class Meter:
-    """CPU used by the server, by this process, and by the whole machine over a phase."""
+    """CPU used over a phase by the server, its PostgreSQL backends, this process, and the rest.
+
+    PostgreSQL backends are recognised by their process title, which names the database
+    (``postgres: user puhui_bench_… 127.0.0.1(…) idle``); SQLite works inside the server.
+    "Other" is whatever else ran on the machine meanwhile (other jobs: noise in the figures).
+    """
 
     server: Server
     wall: float = 0.0
     server_cpu: float = 0.0
+    db_cpu: float = 0.0
     generator_cpu: float = 0.0
     machine_busy: float = 0.0
     machine_total: float = 0.0
 
-    def __enter__(self) -> Meter:
+    def _db(self) -> float:
+        if not self.server.db_name:
+            return 0.0
+        return sum(_proc_cpu_seconds(pid) for pid in _backends(self.server.db_name))
+
+    def __enter__(self) -> Self:
         self.wall = time.perf_counter()
         self.server_cpu = self.server.cpu_seconds()
+        self.db_cpu = self._db()
         self.generator_cpu = time.process_time()
         self.machine_busy, self.machine_total = _machine_busy_seconds()
         return self
@@ -512,22 +546,41 @@ class Meter:
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.wall
         self.server_cpu = self.server.cpu_seconds() - self.server_cpu
+        self.db_cpu = max(0.0, self._db() - self.db_cpu)
         self.generator_cpu = time.process_time() - self.generator_cpu
         busy, total = _machine_busy_seconds()
         self.machine_busy, self.machine_total = busy - self.machine_busy, total - self.machine_total
 
-    def report(self, completed: int) -> dict[str, float]:
-        cpus = os.cpu_count() or 1
+    def report(self, served: int) -> dict[str, float]:
+        """``served``: requests that got a response in the phase."""
+        other = self.machine_busy - self.server_cpu - self.db_cpu - self.generator_cpu
+        per_request = 1000 / max(served, 1)
         return {
             "server_cpu_percent_of_one_core": 100 * self.server_cpu / self.wall,
+            "postgresql_backends_cpu_percent_of_one_core": 100 * self.db_cpu / self.wall,
             "generator_cpu_percent_of_one_core": 100 * self.generator_cpu / self.wall,
+            "other_processes_cpu_percent_of_one_core": max(0.0, 100 * other / self.wall),
             "machine_busy_percent": (
                 100 * self.machine_busy / self.machine_total if self.machine_total else 0.0
             ),
-            "server_cpu_ms_per_request": 1000 * self.server_cpu / max(completed, 1),
-            "generator_cpu_ms_per_request": 1000 * self.generator_cpu / max(completed, 1),
-            "cores": cpus,
+            "server_cpu_ms_per_request": self.server_cpu * per_request,
+            "postgresql_backends_cpu_ms_per_request": self.db_cpu * per_request,
+            "generator_cpu_ms_per_request": self.generator_cpu * per_request,
         }
+
+
+def _backends(db_name: str) -> list[int]:
+    """PostgreSQL backend processes serving ``db_name`` (by process title)."""
+    pids = []
+    marker = f" {db_name} ".encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            raw = cmdline.read_bytes()
+        except OSError:
+            continue
+        if raw.startswith(b"postgres: ") and marker in raw:
+            pids.append(int(cmdline.parent.name))
+    return pids
 
 
 def summarise(samples: list[Sample], elapsed: float) -> dict[str, Any]:
@@ -586,7 +639,7 @@ async def open_loop(
     async with _client(server.base_url, config) as http:
         tokens = TokenSource(http, creds)
         await tokens.get()
-        tasks: list[asyncio.Task[Sample]] = []
+        tasks: list[tuple[float, asyncio.Task[Sample]]] = []
         with Meter(server) as meter:
             t0 = time.perf_counter() + 0.05
             for i in range(n):
@@ -597,17 +650,29 @@ async def open_loop(
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(submit(http, tokens, body, due, config.timeout)))
-            samples = list(await asyncio.gather(*tasks))
+                task = asyncio.create_task(submit(http, tokens, body, due, config.timeout))
+                tasks.append((due, task))
+            # An overloaded server builds an ever longer backlog; stop waiting for it after
+            # the drain time, so a run stays bounded, and count what is left as failures.
+            _, pending = await asyncio.wait([t for _, t in tasks], timeout=config.drain_seconds)
+            for task in pending:
+                task.cancel()
+            stopped = time.perf_counter()
+            samples = [
+                t.result()
+                if t not in pending
+                else Sample(due, due, stopped, 0, "unfinished_at_drain_deadline")
+                for due, t in tasks
+            ]
         elapsed = max(s.done for s in samples) - t0
-    lag = sorted((s.sent - s.due) * 1000 for s in samples)
+    lag = sorted((s.sent - s.due) * 1000 for s in samples if s.status or s.sent != s.due) or [0.0]
     result = summarise(samples, elapsed)
     result.update(
         offered_per_s=config.rate,
         offered_requests=n,
         send_lag_ms={"p50": lag[len(lag) // 2], "p99": lag[int(len(lag) * 0.99)], "max": lag[-1]},
         tokens_fetched=tokens.fetched,
-        cpu=meter.report(len(samples)),
+        cpu=meter.report(sum(1 for s in samples if s.status)),
     )
     return result
 
@@ -642,7 +707,7 @@ async def closed_loop(
         clients=k,
         bodies_exhausted=exhausted,
         tokens_fetched=sum(t.fetched for t in sources),
-        cpu=meter.report(len(samples)),
+        cpu=meter.report(sum(1 for s in samples if s.status)),
     )
     return result
 
@@ -703,29 +768,44 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def print_table(results: dict[str, Any]) -> None:
+def print_table(results: dict[str, Any], output: Path) -> None:
     print()
     print(SHARED_CORES_NOTE.format(cpus=results["machine"]["cpus"]))
     head = (
-        f"{'database':<11} {'phase':<16} {'done':>6} {'err':>4} {'ok/s':>7} {'p50':>7} "
-        f"{'p90':>7} {'p99':>7} {'max':>7}  {'srv CPU':>7} {'gen CPU':>7} {'busy':>5}"
+        f"{'database':<11} {'phase':<12} {'sent':>5} {'err':>4} {'ok/s':>6} {'p50':>7} "
+        f"{'p90':>7} {'p99':>7} {'max':>7} {'srv ms/req':>10} {'srv':>5} {'pg':>5} {'gen':>5} "
+        f"{'other':>5}"
     )
     print(head)
     print("-" * len(head))
+    noisy = 0.0
     for kind, r in results["databases"].items():
         rows = [(f"open {r['open_loop']['offered_per_s']:g}/s", r["open_loop"])]
         rows += [(f"closed K={s['clients']}", s) for s in r["closed_loop"]]
         for label, s in rows:
             c = s["cpu"]
+            noisy = max(noisy, c["other_processes_cpu_percent_of_one_core"])
             print(
-                f"{kind:<11} {label:<16} {s['requests']:>6} {s['errors']:>4} "
-                f"{s['throughput_per_s']:>7.1f} {_ms(s.get('p50_ms')):>7} "
-                f"{_ms(s.get('p90_ms')):>7} {_ms(s.get('p99_ms')):>7} {_ms(s.get('max_ms')):>7}  "
-                f"{c['server_cpu_percent_of_one_core']:>6.0f}% "
-                f"{c['generator_cpu_percent_of_one_core']:>6.0f}% "
-                f"{c['machine_busy_percent']:>4.0f}%"
+                f"{kind:<11} {label:<12} {s['requests']:>5} {s['errors']:>4} "
+                f"{s['throughput_per_s']:>6.1f} {_ms(s.get('p50_ms')):>7} "
+                f"{_ms(s.get('p90_ms')):>7} {_ms(s.get('p99_ms')):>7} {_ms(s.get('max_ms')):>7} "
+                f"{c['server_cpu_ms_per_request']:>10.1f} "
+                f"{c['server_cpu_percent_of_one_core']:>4.0f}% "
+                f"{c['postgresql_backends_cpu_percent_of_one_core']:>4.0f}% "
+                f"{c['generator_cpu_percent_of_one_core']:>4.0f}% "
+                f"{c['other_processes_cpu_percent_of_one_core']:>4.0f}%"
             )
-    print("(latencies in ms; srv/gen CPU in % of one core; busy = whole machine)")
+    print(
+        "(latencies in ms; errors are non-201 answers, answers without a decision, and requests "
+        "unanswered at the deadline; srv ms/req = server-process CPU per answered request; "
+        "srv/pg/gen/other = CPU of the server process, its PostgreSQL backends, this load "
+        "generator and everything else on the machine, in % of one core)"
+    )
+    if noisy > 20:
+        print(
+            f"WARNING: other processes used up to {noisy:.0f}% of a core during a phase; "
+            "the figures are disturbed by them"
+        )
     for kind, r in results["databases"].items():
         t, sat = r["target"], r.get("saturation")
         verdict = "MET" if t["met"] else "MISSED"
@@ -739,7 +819,7 @@ def print_table(results: dict[str, Any]) -> None:
         for phase in [r["open_loop"], *r["closed_loop"]]:
             if phase["error_kinds"]:
                 print(f"  errors: {phase['error_kinds']}")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {output}")
 
 
 def machine_info() -> dict[str, Any]:
@@ -757,7 +837,15 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": model,
         "platform": platform.platform(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "loadavg_at_start": _loadavg(),
     }
+
+
+def _loadavg() -> list[float]:
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
 
 
 def main(argv: list[str]) -> None:
@@ -778,6 +866,7 @@ def main(argv: list[str]) -> None:
             "server_workers": config.workers,
             "max_connections": config.connections,
             "request_timeout_s": config.timeout,
+            "open_loop_drain_seconds": config.drain_seconds,
             "load_generator": "this process: asyncio + httpx2.AsyncClient; token per client, "
             "sign_request per request, fresh Idempotency-Key",
             "latency": "open loop: from the request's scheduled time to the end of the response "
@@ -806,9 +895,20 @@ def main(argv: list[str]) -> None:
                 finally:
                     drop()
     results["total_seconds"] = time.perf_counter() - began
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print_table(results)
+    results["machine"]["loadavg_at_end"] = _loadavg()
+    results["max_other_processes_cpu_percent_of_one_core"] = max(
+        (
+            phase["cpu"]["other_processes_cpu_percent_of_one_core"]
+            for r in results["databases"].values()
+            for phase in [r["open_loop"], *r["closed_loop"]]
+        ),
+        default=0.0,
+    )
+    config.output.parent.mkdir(parents=True, exist_ok=True)
+    config.output.write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print_table(results, config.output)
 
 
 if __name__ == "__main__":

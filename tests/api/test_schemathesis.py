@@ -7,26 +7,31 @@ are made the way a partner makes them (docs/api.md): an access token from
 ``Idempotency-Key`` on POST/PATCH and the three signature headers from ``sign_request`` over the
 final method, path-with-query and body bytes. The signature is computed on the prepared request,
 after schemathesis has serialised it, so what is signed is exactly what is sent: the requests
-get past authentication and the handlers themselves are exercised. The token endpoint is fuzzed
-unsigned, as partners call it.
+get past authentication (checked: a signed request is never refused with 401 or 429) and the
+handlers themselves are exercised. The token endpoint is fuzzed unsigned, as partners call it.
 
 Random ids only ever find nothing, so the partner first makes real resources through the API
-(applications approved, referred and declined, an accepted offer, an active loan, a webhook
-endpoint) and schemathesis dictionaries put their ids into half of the generated path
-parameters and ``loan_id`` body fields: the success paths and their response schemas are
-exercised too, not only the 404s.
+(applications approved, referred and declined, offers, an active loan, a webhook endpoint) and
+schemathesis dictionaries put their ids into about half of the generated ``*_id`` path, query
+and body values: success paths and their response schemas are exercised, not only 404s.
 
-Checks on every response: no 5xx (``not_a_server_error``) and a documented response matches its
-schema (``response_schema_conformance``). The run is bounded and reproducible: a fixed number of
-examples per operation, derandomized generation, no example database. Each operation is a
-subtest, so one failing operation does not hide the others.
+Checks on every response: no 5xx (an exception escaping the app fails the case too), every
+documented response matches its schema, no undocumented status (limited for now, see
+``status_code_documented``), and no signed request refused by the protocol layer. The full
+status-code and content-type conformance of error responses (every problem documented as
+``application/problem+json``) is checked by ``test_error_responses_are_documented``.
+
+The run is bounded and reproducible: a fixed number of examples per operation, derandomized
+generation, no example database. Each operation is a subtest, so one failing operation does not
+hide the others. (``schemathesis.pytest.from_fixture`` is not used: with pytest 9.2 it fails on
+the removed ``Node._nodeid``; the loop below does what it does, with subtests.)
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -38,10 +43,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
+from schemathesis import APIOperation, Case, CheckContext, GenerationMode, Response
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from puhui.api.app import create_app
 from puhui.api.auth import TOKEN_PATH
@@ -54,13 +63,54 @@ from tests import factories
 from tests.conftest import Database
 
 MAX_EXAMPLES = 30
-EXTRA: dict = {}
 """Per operation, positive and negative cases together."""
 
 KNOWN_ID_PROBABILITY = 0.5
-"""How often a generated id parameter is replaced by the id of a resource that exists."""
+"""How often a generated id is replaced by the id of a resource that exists."""
 
-CHECKS = [not_a_server_error, response_schema_conformance]
+COMMON_PROBLEM_STATUSES = frozenset({400, 401, 404, 409, 413, 422, 429})
+"""The refusals any ``/v1`` operation may answer with (docs/api.md §5)."""
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def partner_gets_through(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """A correctly signed request within its rate limit is never refused by the protocol
+    layer: otherwise the run would test the gate, not the handlers."""
+    if case.path != TOKEN_PATH and case.path.startswith("/v1/"):
+        assert response.status_code not in (401, 429), (
+            f"a signed partner request was refused: {response.status_code} {response.text[:300]}"
+        )
+    return None
+
+
+def status_code_documented(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+    """``status_code_conformance``, limited to statuses outside ``COMMON_PROBLEM_STATUSES``.
+
+    LIMITED ON PURPOSE: the app's OpenAPI does not yet declare the common problem responses
+    (it documents only FastAPI's default 422), so every 404 for an unknown id, 409 for a wrong
+    state or 400 for a body that does not parse would be flagged. Any other undocumented
+    status (403, 405, 410, 415, a 2xx other than the documented one…) still fails here, and
+    ``test_error_responses_are_documented`` below holds the full check until the app declares
+    its problem responses.
+    """
+    if response.status_code in COMMON_PROBLEM_STATUSES:
+        return None
+    return status_code_conformance(ctx, response, case)
+
+
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_documented,
+    partner_gets_through,
+]
+
+ERROR_CONTRACT_CHECKS = [status_code_conformance, content_type_conformance]
+
+
+# -- the partner ------------------------------------------------------------------------------
 
 
 class PartnerSigning(requests.auth.AuthBase):
@@ -114,10 +164,9 @@ def make_resources(client: PartnerClient) -> dict[str, list[str]]:
         return result
 
     approved = post("/v1/applications", application("FUZZ-A"))
-    pending = post("/v1/applications", application("FUZZ-B", enterprise={"uscc": factories.USCC}))
+    pending = post("/v1/applications", application("FUZZ-B"))
     referred = post(
-        "/v1/applications",
-        application("FUZZ-R", enterprise={"uscc": "91350100M0001TGQXM"}),
+        "/v1/applications", application("FUZZ-R", enterprise={"uscc": "91350100M0001TGQXM"})
     )
     declined = post(
         "/v1/applications",
@@ -127,16 +176,12 @@ def make_resources(client: PartnerClient) -> dict[str, list[str]]:
             legal_representative={"id_number": factories.id_number("19810101")},
         ),
     )
-    assert (approved["state"], referred["state"], declined["state"]) == (
-        "approved",
-        "referred",
-        "declined",
-    )
+    states = [a["state"] for a in (approved, pending, referred, declined)]
+    assert states == ["approved", "approved", "referred", "declined"], states
     loan = post(f"/v1/offers/{approved['offer']['id']}/accept")["loan_id"]
     post(f"/v1/loans/{loan}/disburse", {"disbursement_ref": "FUZZ-PAY-1"})
     endpoint = post(
-        "/v1/webhooks",
-        {"url": "https://partner.example.com/puhui/webhooks", "event_types": ["*"]},
+        "/v1/webhooks", {"url": "https://partner.example.com/puhui/webhooks", "event_types": ["*"]}
     )["id"]
     return {
         "application_id": [approved["id"], pending["id"], referred["id"], declined["id"]],
@@ -148,39 +193,42 @@ def make_resources(client: PartnerClient) -> dict[str, list[str]]:
 
 
 def fuzzing_config(known: dict[str, list[str]]) -> schemathesis.Config:
-    """Generation as schemathesis does it, with the known ids as dictionaries.
-
-    Built explicitly, so no ``schemathesis.toml`` lying around changes the run.
-    """
-    parameters: dict[str, Any] = {}
-    for name in known:
-        for location in ("path", "query", "body"):
-            binding = {"dictionary": name, "probability": KNOWN_ID_PROBABILITY}
-            parameters[f"{location}.{name}"] = binding
+    """Schemathesis' defaults plus the known ids as dictionaries; built here, so that no
+    ``schemathesis.toml`` lying around changes the run."""
+    binding = {"probability": KNOWN_ID_PROBABILITY}
     return schemathesis.Config.from_dict(
         {
             "dictionaries": {name: {"values": ids} for name, ids in known.items()},
-            "parameters": parameters,
+            "parameters": {
+                f"{location}.{name}": {"dictionary": name, **binding}
+                for name in known
+                for location in ("path", "query", "body")
+            },
         }
     )
 
 
 class Fuzzed:
-    """The app under test and the partner calling it."""
+    """The app under test, the partner calling it, and what it made beforehand."""
 
     def __init__(
-        self,
-        app: FastAPI,
-        credentials: PartnerCredentials,
-        token: str,
-        known: dict[str, list[str]],
+        self, app: FastAPI, credentials: PartnerCredentials, token: str, known: dict[str, list[str]]
     ) -> None:
         self.app = app
         self.credentials = credentials
         self.signing = PartnerSigning(credentials, token)
         self.known = known
 
-    def send(self, case: schemathesis.Case) -> schemathesis.Response:
+    def operations(self) -> Iterator[APIOperation]:
+        schema = schemathesis.openapi.from_asgi(
+            "/openapi.json", self.app, config=fuzzing_config(self.known)
+        )
+        for result in schema.get_all_operations():
+            if not isinstance(result, Ok):
+                raise result.err()
+            yield result.ok()
+
+    def send(self, case: Case) -> Response:
         if case.path == TOKEN_PATH:
             # Unsigned, as partners call it: the real credentials by HTTP Basic, unless the
             # generated form carries credentials of its own (sending both is an error, §2).
@@ -189,6 +237,27 @@ class Fuzzed:
             headers = {} if own else {"Authorization": basic_auth(self.credentials)}
             return case.call(headers=headers)
         return case.call(auth=self.signing)
+
+
+def fuzz(operation: APIOperation, test: Callable[[Case], None], max_examples: int) -> None:
+    """Run ``test`` on positive and negative cases of ``operation``, reproducibly."""
+    cases = st.one_of(
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+    )
+
+    @given(case=cases)
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def run(case: Case) -> None:
+        test(case)
+
+    run()
 
 
 @pytest.fixture
@@ -213,48 +282,46 @@ def fuzzed(database: Database, tmp_path: Path) -> Iterator[Fuzzed]:
     platform.close()
 
 
-def test_every_operation_conforms_to_the_schema(
-    fuzzed: Fuzzed, subtests: pytest.Subtests
-) -> None:
-    schema = schemathesis.openapi.from_asgi(
-        "/openapi.json", fuzzed.app, config=fuzzing_config(fuzzed.known)
-    )
+# -- the runs ---------------------------------------------------------------------------------
+
+
+def test_no_server_error_and_no_schema_break(fuzzed: Fuzzed, subtests: pytest.Subtests) -> None:
+    answered_2xx: set[str] = set()
+
+    def test(case: Case) -> None:
+        response = fuzzed.send(case)
+        if 200 <= response.status_code < 300:
+            answered_2xx.add(case.operation.label)
+        case.validate_response(response, checks=CHECKS)
+
     labels = []
-    for result in schema.get_all_operations():
-        if not isinstance(result, Ok):
-            with subtests.test(msg="schema"):
-                raise result.err()
-            continue
-        operation = result.ok()
+    for operation in fuzzed.operations():
         labels.append(operation.label)
-        cases = st.one_of(
-            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
-        )
-
-        @given(case=cases)
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        def run(case: schemathesis.Case) -> None:
-            response = fuzzed.send(case)
-            case.validate_response(response, checks=CHECKS)
-            from schemathesis.specs.openapi import checks as oc
-            for chk in (oc.status_code_conformance, oc.content_type_conformance, oc.response_headers_conformance, oc.negative_data_rejection, oc.positive_data_acceptance):
-                try:
-                    case.validate_response(response, checks=[chk])
-                except BaseException as exc:
-                    key = (case.operation.label, chk.__name__, response.status_code, response.headers.get("content-type"))
-                    if key not in EXTRA:
-                        EXTRA[key] = str(exc)[:600]
-
         with subtests.test(msg=operation.label):
-            run()
-    for k, v in EXTRA.items():
-        print(k)
-    import json; json.dump({" | ".join(map(str,k)): v for k, v in EXTRA.items()}, open("/tmp/extra.json","w"), indent=1, ensure_ascii=False)
+            fuzz(operation, test, MAX_EXAMPLES)
     assert f"POST {TOKEN_PATH}" in labels and len(labels) >= 20, labels
+    # The handlers were reached, not only the 404 and 422 paths.
+    assert len(answered_2xx) >= len(labels) // 2, sorted(set(labels) - answered_2xx)
+
+
+def test_error_responses_are_documented(fuzzed: Fuzzed) -> None:
+    """The full ``status_code_conformance`` and ``content_type_conformance``.
+
+    Violations are collected rather than raised, so that the run stays short (no shrinking)
+    and the report lists every operation at once.
+    """
+    violations: dict[str, set[str]] = {}
+
+    def test(case: Case) -> None:
+        response = fuzzed.send(case)
+        try:
+            case.validate_response(response, checks=ERROR_CONTRACT_CHECKS)
+        except* AssertionError as group:
+            found = violations.setdefault(case.operation.label, set())
+            for failure in group.exceptions:
+                found.add(f"{response.status_code}: {str(failure).splitlines()[0]}")
+
+    for operation in fuzzed.operations():
+        fuzz(operation, test, MAX_EXAMPLES // 3)
+    report = "\n".join(f"{op}: {sorted(found)}" for op, found in sorted(violations.items()))
+    assert not violations, report

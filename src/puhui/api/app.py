@@ -17,7 +17,9 @@ from sqlalchemy import text
 from puhui import __version__
 from puhui.api import applications, loans, offers, problems, repayments, reviews, webhooks
 from puhui.api.auth import authenticate, install_security
+from puhui.api.schemas import contains_nul
 from puhui.bootstrap import Platform
+from puhui.domain.errors import FieldError, ValidationError
 from puhui.store import migrate
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -33,6 +35,18 @@ ROUTERS = (
 """The ``/v1`` routers; every one sits behind partner authentication (token + signature)."""
 
 
+def no_nul_in_parameters(request: Request) -> None:
+    """PostgreSQL text cannot hold U+0000: refuse it in path and query parameters (422)."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    errors = [
+        FieldError(name, "string_nul", "text must not contain NUL (U+0000)")
+        for name, value in params
+        if contains_nul(value)
+    ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(
         title="Puhui open platform",
@@ -45,7 +59,11 @@ def create_app(platform: Platform) -> FastAPI:
     problems.install(app)
     install_security(app)  # before the correlation id, so refusals carry it too
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(authenticate)])
+        app.include_router(
+            router,
+            dependencies=[Depends(authenticate), Depends(no_nul_in_parameters)],
+            responses=problems.PROBLEM_RESPONSES,
+        )
     schema_head = migrate.head_revision(platform.settings.resolved_database_url)
 
     @app.middleware("http")

@@ -77,7 +77,7 @@ from puhui.api.limits import (
     replay_body,
 )
 from puhui.api.partners import valid_secrets
-from puhui.api.problems import problem
+from puhui.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, problem
 from puhui.bootstrap import Platform
 from puhui.privacy.errors import UnknownKeyError
 from puhui.store.models import ApiClient, Institution, RequestNonce
@@ -555,6 +555,17 @@ def _check_client_secret(
         return decision
 
 
+_OAUTH_ERROR_SCHEMA: dict[str, Any] = {
+    **PROBLEM_SCHEMA,
+    "required": [*PROBLEM_SCHEMA["required"], "error", "error_description"],
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "error": {"type": "string"},
+        "error_description": {"type": "string"},
+    },
+}
+
+
 def _oauth_error(
     request: Request, status: int, error: str, description: str, *, basic: bool = False
 ) -> JSONResponse:
@@ -646,6 +657,24 @@ def install_security(app: FastAPI) -> ApiSecurity:
         tags=["authentication"],
         summary="Get an access token (OAuth2 client credentials)",
         response_model=None,
+        responses={
+            400: {
+                "description": "invalid_request or unsupported_grant_type (RFC 6749 §5.2)",
+                "content": {"application/json": {"schema": _OAUTH_ERROR_SCHEMA}},
+            },
+            401: {
+                "description": "invalid_client (RFC 6749 §5.2)",
+                "content": {"application/json": {"schema": _OAUTH_ERROR_SCHEMA}},
+            },
+            413: {
+                "description": "request_too_large",
+                "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+            },
+            429: {
+                "description": "rate_limited",
+                "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+            },
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,

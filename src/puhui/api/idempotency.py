@@ -348,7 +348,7 @@ class IdempotencyMiddleware:
                     institution_id=partner.institution_id,
                     key=key,
                     method=request.method,
-                    path=request.url.path,
+                    path=(scope.get("raw_path") or request.url.path.encode()).decode("latin-1"),
                     request_hash=fingerprint(body),
                 )
             )

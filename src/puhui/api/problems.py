@@ -6,16 +6,61 @@ their stable ``code``. Clients switch on ``code``, never on the human ``detail``
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puhui.domain.errors import DomainError, InvalidTransition, ValidationError
 from puhui.privacy.errors import ConsentRequired, PersonalDataErased
 
 PROBLEM_JSON = "application/problem+json"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "code", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "rule", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "rule": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+"""RFC 9457 problem details as :func:`problem` writes them; further members may follow."""
+
+_COMMON_PROBLEMS = {
+    400: "Idempotency-Key missing or malformed (idempotency.*), or a body that cannot be read",
+    401: "Token or signature missing, invalid or expired (auth.*)",
+    404: "No such resource for this partner (not_found)",
+    409: "Not allowed in the resource's state (invalid_transition), or idempotency.in_progress",
+    413: "Request body over the size limit (request_too_large)",
+    422: "The body broke the schema or a business rule (validation_failed, errors lists "
+    "each field and rule), or idempotency.key_reused",
+    429: "Rate limit exceeded (rate_limited); retry after Retry-After seconds",
+}
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+    for status, text in _COMMON_PROBLEMS.items()
+}
+"""The problem responses every authenticated ``/v1`` operation may give (docs/api.md §5)."""
 
 _STATUS: dict[type[DomainError], int] = {
     ValidationError: 422,
@@ -53,6 +98,16 @@ def install(app: FastAPI) -> None:
                 {"field": e.field, "rule": e.rule, "message": e.message} for e in exc.errors
             ]
         return problem(status, exc.code, type(exc).__name__, str(exc), request, **extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not UTF-8, an unknown path, a wrong method).
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        title = HTTPStatus(exc.status_code).phrase
+        response = problem(exc.status_code, code, title, str(exc.detail), request)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError) -> JSONResponse:
