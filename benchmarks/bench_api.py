@@ -59,7 +59,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,7 +68,6 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 import httpx2
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from puhui.api.auth import TOKEN_PATH
@@ -80,13 +79,13 @@ from puhui.origination.seed import as_submission
 from puhui.settings import Settings
 from puhui.store import migrate
 from puhui.synthetic import generate
+from scratch_db import postgres_scratch
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "api.json"
-PG_ADMIN = os.environ.get("PUHUI_TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1/test")
 SEED = 20261201
 SUBMIT_PATH = "/v1/applications"
 TARGET_RATE = 100.0
@@ -236,27 +235,6 @@ def synthetic_bodies(n: int) -> list[bytes]:
     if len(refs) != len(bodies):
         raise RuntimeError("synthetic external_ref values are not unique")
     return bodies
-
-
-def postgres_scratch() -> tuple[str, Callable[[], None]] | None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as exc:
-        print(f"PostgreSQL unreachable, skipped: {exc}")
-        admin.dispose()
-        return None
-    name = f"puhui_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False), drop
 
 
 # -- the server process -----------------------------------------------------------------------

@@ -29,15 +29,12 @@ import sys
 import tempfile
 import time
 import timeit
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from puhui.bootstrap import Platform
 from puhui.origination.seed import as_submission
@@ -49,9 +46,9 @@ from puhui.privacy.vault import Vault
 from puhui.settings import Settings
 from puhui.store import migrate
 from puhui.synthetic import generate
+from scratch_db import postgres_scratch
 
 RESULTS = Path(__file__).parent / "results" / "foundation.json"
-PG_ADMIN = os.environ.get("PUHUI_TEST_POSTGRES_URL", "postgresql+pg8000://postgres@127.0.0.1/test")
 SUBMISSIONS = 400
 SEED = 20261128
 
@@ -133,26 +130,6 @@ def submissions(url: str, key_dir: Path) -> dict[str, Any]:
         "audit_verify_records_per_second": report.checked / verify_s,
         "audit_records": report.checked,
     }
-
-
-def postgres_scratch() -> tuple[str, Callable[[], None]] | None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.execute(text("select 1"))
-    except Exception as exc:
-        print(f"PostgreSQL unreachable, skipped: {exc}")
-        return None
-    name = f"puhui_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False), drop
 
 
 def main() -> None:
