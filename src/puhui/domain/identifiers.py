@@ -40,6 +40,7 @@ Decisions (see also the docstrings below):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from operator import mul
@@ -363,11 +364,16 @@ class ResidentId:
         )
 
     def age_on(self, day: date) -> int:
-        """Completed years of age on ``day`` (someone born on 29 February ages on 1 March)."""
-        if day < self.birth_date:
-            raise ValueError("day is before the birth date")
-        had_birthday = (day.month, day.day) >= (self.birth_date.month, self.birth_date.day)
-        return day.year - self.birth_date.year - (0 if had_birthday else 1)
+        """Completed years of age on ``day`` (see :func:`age_on`)."""
+        return age_on(self.birth_date, day)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Completed years of age on ``day`` (someone born on 29 February ages on 1 March)."""
+    if day < birth_date:
+        raise ValueError("day is before the birth date")
+    had_birthday = (day.month, day.day) >= (birth_date.month, birth_date.day)
+    return day.year - birth_date.year - (0 if had_birthday else 1)
 
 
 def _id_holder(region: str) -> Holder | None:
@@ -546,3 +552,19 @@ def validate_bank_card(raw: str, field: str = "bank_card") -> BankCard:
             "the card number fails its check digit (Luhn); check for a typo",
         )
     return BankCard(number)
+
+
+# -- external references ---------------------------------------------------------------------
+
+_REFERENCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def validate_reference(raw: object, field: str, rule: str) -> str:
+    """A caller's own reference (application, payment, disbursement): the key that makes a
+    retried request harmless. 1-64 characters of letters, digits and ``_ . : -`` — printable
+    everywhere, safe in logs and URLs, identical in every database collation."""
+    if not isinstance(raw, str) or not _REFERENCE.fullmatch(raw.strip()):
+        raise ValidationError.single(
+            field, rule, "must be 1-64 characters: letters, digits and _ . : -"
+        )
+    return raw.strip()

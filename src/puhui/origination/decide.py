@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from puhui.domain.clock import business_date, require_aware
 from puhui.domain.errors import ValidationError
+from puhui.domain.identifiers import age_on
 from puhui.domain.lifecycle import APPLICATION, ApplicationState
 from puhui.domain.pricing import InstitutionType, percent
 from puhui.domain.schedule import RepaymentMethod
@@ -46,10 +47,6 @@ class DecisionResult:
 
 def _years_between(start: date, end: date) -> Decimal:
     return (Decimal((end - start).days) / Decimal("365.25")).quantize(Decimal("0.01"))
-
-
-def _age(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def load_application(uow: UnitOfWork, institution_id: str, application_id: str) -> m.Application:
@@ -94,7 +91,7 @@ def decide_application(
             amount=app.amount,
             term_months=app.term_months,
             repayment_method=app.repayment_method,
-            applicant_age=_age(applicant.birth_date, today),
+            applicant_age=age_on(applicant.birth_date, today),
             years_in_business=_years_between(enterprise.registered_on, today),
             annual_revenue=enterprise.annual_revenue,
             tax_grade=enterprise.tax_grade,

@@ -9,7 +9,6 @@ more guards. The repayment schedule is built here, from the real disbursement da
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,13 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from puhui.domain.clock import business_date, require_aware
 from puhui.domain.daycount import DayCount
 from puhui.domain.errors import InvalidTransition, ValidationError
+from puhui.domain.identifiers import validate_reference
 from puhui.domain.lifecycle import LOAN, LoanState
 from puhui.domain.schedule import LoanTerms, RepaymentMethod, build_schedule
 from puhui.origination.product import DEFAULT_PRODUCT, Product
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
-
-_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -71,12 +69,7 @@ def disburse(
     product: Product = DEFAULT_PRODUCT,
 ) -> DisbursementResult:
     at = require_aware(at, "at")
-    if not isinstance(disbursement_ref, str) or not _REF.match(disbursement_ref):
-        raise ValidationError.single(
-            "disbursement_ref",
-            "disbursement.ref",
-            "must be 1-64 characters: letters, digits and _ . : -",
-        )
+    disbursement_ref = validate_reference(disbursement_ref, "disbursement_ref", "disbursement.ref")
     with uow:
         loan = load_loan(uow, institution_id, loan_id, lock=True)
         if loan.disbursed_at is not None:

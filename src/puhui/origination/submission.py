@@ -25,6 +25,7 @@ from puhui.domain.identifiers import (
     SocialCreditCode,
     validate_bank_card,
     validate_mobile,
+    validate_reference,
     validate_resident_id,
     validate_uscc,
 )
@@ -43,7 +44,6 @@ MIN_TERM, MAX_TERM = 1, 360
 ADULT_AGE = 18
 
 _INDUSTRY = re.compile(r"^[A-T](\d{2}(\d{1,2})?)?$")
-_REF = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -243,12 +243,10 @@ def validate_submission(raw: Mapping[str, Any]) -> Submission:
     institution = raw.get("institution_code")
     if not isinstance(institution, str) or not institution.strip():
         errors.add("institution_code", "required", "is required")
-    ref = raw.get("external_ref")
-    if not isinstance(ref, str) or not _REF.match(ref):
-        errors.add(
-            "external_ref",
-            "application.external_ref",
-            "must be 1-64 characters: letters, digits and _ . : -",
+    ref = None
+    with errors.checking():
+        ref = validate_reference(
+            raw.get("external_ref"), "external_ref", "application.external_ref"
         )
     enterprise = _enterprise(_section(raw, "enterprise", errors), today, errors)
     person = _person(_section(raw, "legal_representative", errors), today, errors)

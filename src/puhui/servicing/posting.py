@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from puhui.domain.clock import business_date, require_aware
 from puhui.domain.errors import ErrorCollector, ValidationError
+from puhui.domain.identifiers import validate_reference
 from puhui.domain.lifecycle import LOAN, LoanState
 from puhui.domain.money import parse_amount, to_fen
 from puhui.privacy.consent import Purpose
@@ -38,7 +39,6 @@ from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
 
 PURPOSE = Purpose.LOAN_SERVICING
-MAX_REF = 64
 
 REPAYMENT = "repayment"
 PREPAYMENT = "prepayment"
@@ -62,7 +62,7 @@ def validate_posting(
     loan_id: object, external_ref: object, amount: object, received_at: object
 ) -> Posting:
     """Every input rule at once: ``money.*`` on amount, ``time.*`` on received_at,
-    ``repayment.external_ref`` (1 to 64 characters), ``loan.not_found`` for a non-string id."""
+    ``repayment.external_ref`` (1-64 characters: letters, digits, _ . : -), ``loan.not_found`` for a non-string id."""
     errors = ErrorCollector()
     value: Decimal | None = None
     moment: datetime | None = None
@@ -73,11 +73,9 @@ def validate_posting(
     else:
         with errors.checking():
             moment = require_aware(received_at, "received_at")
-    ref = external_ref.strip() if isinstance(external_ref, str) else ""
-    if not 1 <= len(ref) <= MAX_REF:
-        errors.add(
-            "external_ref", "repayment.external_ref", f"reference must be 1 to {MAX_REF} characters"
-        )
+    ref = ""
+    with errors.checking():
+        ref = validate_reference(external_ref, "external_ref", "repayment.external_ref")
     if not isinstance(loan_id, str) or not loan_id:
         errors.add("loan_id", "loan.not_found", "no such loan")
     errors.raise_if_any()

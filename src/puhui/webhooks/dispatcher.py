@@ -191,7 +191,7 @@ def _insert_new_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
             .on_conflict_do_nothing(index_elements=keys)
         )
     else:
-        raise NotImplementedError(f"webhook fan-out supports SQLite and PostgreSQL, not {dialect}")
+        raise RuntimeError(f"webhook fan-out supports SQLite and PostgreSQL, not {dialect}")
     return int(cast(CursorResult[Any], session.execute(stmt)).rowcount or 0)
 
 
