@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -252,3 +252,24 @@ def test_openapi_lists_the_v1_routes(api: Api) -> None:
         "/v1/oauth/token",
     ):
         assert p in paths
+
+
+def test_a_submitted_but_undecided_application_is_decided_on_retry(
+    api: Api, database: Database
+) -> None:
+    from puhui.origination.submit import submit_application
+
+    bank = api.partner("己银行", "BANK_F")
+    raw = body(external_ref="REF-UNDECIDED")
+    submit_application(
+        api.platform.uow(),
+        api.platform.vault,
+        api.platform.indexer,
+        {**raw, "institution_code": "BANK_F", "submitted_at": datetime.now(UTC)},
+    )  # a first attempt that died here
+    r = bank.post("/v1/applications", json=raw)
+    assert r.status_code == 201 and r.json()["state"] == "approved"
+    again = bank.post("/v1/applications", json=raw)  # new key, same reference: no second decision
+    assert again.json()["id"] == r.json()["id"]
+    with database.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(m.Decision)) == 1

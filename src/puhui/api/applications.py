@@ -18,6 +18,7 @@ from puhui.api.context import PartnerContext, current_partner, platform_of
 from puhui.api.offers import OfferOut, offer_out
 from puhui.api.schemas import DecimalString, StrictModel
 from puhui.api.time import request_time
+from puhui.domain.lifecycle import ApplicationState
 from puhui.origination.decide import decide_application
 from puhui.origination.reviews import cancel_application, explain, request_human_review
 from puhui.origination.submit import submit_application
@@ -129,7 +130,8 @@ def submit(body: ApplicationIn, request: Request, partner: Partner, now: Now) ->
     raw["amount"] = str(body.amount)
     raw["enterprise"]["annual_revenue"] = str(body.enterprise.annual_revenue)
     receipt = submit_application(p.uow(partner.actor), p.vault, p.indexer, raw)
-    if not receipt.replayed:
+    if receipt.state == ApplicationState.SUBMITTED.value:
+        # Also a retry whose first attempt was recorded but never decided: decide it now.
         decide_application(
             p.uow(partner.actor),
             institution_id=partner.institution_id,

@@ -111,15 +111,16 @@ def list_clients() -> None:
         rows = list_partners(p.uow("cli"))
     finally:
         p.close()
-    table = Table("institution", "client id", "name", "limit/min", "secrets", "created", "status")
+    table = Table("institution", "name", "limit/min", "secrets", "created", "status")
+    table.add_column("client id", no_wrap=True, min_width=35)  # operators copy it whole
     for r in rows:
         table.add_row(
             r.institution_code,
-            r.client_id,
             r.name,
             str(r.rate_limit_per_minute),
             str(r.valid_secrets),
             r.created_at.isoformat(timespec="seconds"),
             "revoked" if r.revoked_at else "active",
+            r.client_id,
         )
     console.print(table)
