@@ -8,11 +8,12 @@ response carries a correlation id; every error is an RFC 9457 problem (``api.pro
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy import text
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from puhui import __version__
 from puhui.api import applications, loans, offers, problems, repayments, reviews, webhooks
@@ -35,7 +36,7 @@ ROUTERS = (
 """The ``/v1`` routers; every one sits behind partner authentication (token + signature)."""
 
 
-def no_nul_in_parameters(request: Request) -> None:
+async def no_nul_in_parameters(request: Request) -> None:
     """PostgreSQL text cannot hold U+0000: refuse it in path and query parameters (422)."""
     params = [*request.path_params.items(), *request.query_params.multi_items()]
     errors = [
@@ -45,6 +46,32 @@ def no_nul_in_parameters(request: Request) -> None:
     ]
     if errors:
         raise ValidationError(errors)
+
+
+class CorrelationId:
+    """Echo the caller's ``X-Correlation-ID`` (or a new one) on every response, refusals too.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``: it wraps ``send`` instead of buffering the
+    response through a second task, which costs nothing per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get(CORRELATION_HEADER, "")
+        cid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = cid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[CORRELATION_HEADER] = cid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -66,16 +93,7 @@ def create_app(platform: Platform) -> FastAPI:
         )
     schema_head = migrate.head_revision(platform.settings.resolved_database_url)
 
-    @app.middleware("http")
-    async def correlation_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        cid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        request.state.correlation_id = cid
-        response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = cid
-        return response
+    app.add_middleware(CorrelationId)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:

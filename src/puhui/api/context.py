@@ -28,7 +28,8 @@ class PartnerContext:
         return f"partner:{self.client_id}"
 
 
-def current_partner(request: Request) -> PartnerContext:
+async def current_partner(request: Request) -> PartnerContext:
+    # async: a trivial lookup should not cost a thread-pool hand-off on every request
     partner = getattr(request.state, "partner", None)
     if not isinstance(partner, PartnerContext):
         # Reaching a handler unauthenticated is a wiring bug, never a client error.

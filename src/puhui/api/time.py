@@ -18,7 +18,7 @@ from puhui.domain.clock import now_utc, require_aware
 SIMULATED_TIME_HEADER = "X-Puhui-Simulated-Time"
 
 
-def request_time(request: Request) -> datetime:
+async def request_time(request: Request) -> datetime:
     if platform_of(request).settings.simulation:
         raw = request.headers.get(SIMULATED_TIME_HEADER)
         if raw:
