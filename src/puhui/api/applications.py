@@ -9,15 +9,15 @@ approved, the offer with its APR. Identifiers come back masked, never in the cle
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.offers import OfferOut, offer_out
 from puhui.api.schemas import DecimalString, StrictModel
-from puhui.api.time import request_time
+from puhui.api.time import Now
 from puhui.domain.lifecycle import ApplicationState
 from puhui.origination.decide import decide_application
 from puhui.origination.reviews import cancel_application, explain, request_human_review
@@ -110,10 +110,6 @@ def _out(view: ApplicationView, applicant: dict[str, str] | None = None) -> Appl
         review_task_id=view.open_review_task_id,
         applicant=applicant,
     )
-
-
-Partner = Annotated[PartnerContext, Depends(current_partner)]
-Now = Annotated[datetime, Depends(request_time)]
 
 
 @router.post(

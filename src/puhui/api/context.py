@@ -8,8 +8,9 @@ on ``request.state.partner``; handlers take it with ``Depends(current_partner)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from puhui.bootstrap import Platform
 
@@ -41,3 +42,7 @@ def platform_of(request: Request) -> Platform:
     platform = request.app.state.platform
     assert isinstance(platform, Platform)
     return platform
+
+
+Partner = Annotated[PartnerContext, Depends(current_partner)]
+"""A handler parameter of this type receives the authenticated partner."""

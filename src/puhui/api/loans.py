@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import DecimalString, StrictModel
-from puhui.api.time import request_time
+from puhui.api.time import Now
 from puhui.origination.disburse import disburse, load_loan
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
-Partner = Annotated[PartnerContext, Depends(current_partner)]
-Now = Annotated[datetime, Depends(request_time)]
 
 
 class DisburseIn(StrictModel):

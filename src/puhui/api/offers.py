@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import DecimalString, StrictModel
-from puhui.api.time import request_time
+from puhui.api.time import Now
 from puhui.origination.accept import accept_offer
 from puhui.origination.views import OfferView, offer_view
 
@@ -61,9 +61,6 @@ def offer_out(v: OfferView) -> OfferOut:
     )
 
 
-Partner = Annotated[PartnerContext, Depends(current_partner)]
-
-
 @router.get("/{offer_id}", response_model=OfferOut)
 def get(offer_id: str, request: Request, partner: Partner) -> OfferOut:
     p = platform_of(request)
@@ -88,7 +85,7 @@ def accept(
     offer_id: str,
     request: Request,
     partner: Partner,
-    now: Annotated[datetime, Depends(request_time)],
+    now: Now,
 ) -> AcceptedOut:
     p = platform_of(request)
     r = accept_offer(

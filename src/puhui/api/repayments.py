@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import DecimalString, StrictModel
-from puhui.api.time import request_time
+from puhui.api.time import Now
 from puhui.domain.clock import business_date
 from puhui.servicing.posting import RepaymentReceipt
 from puhui.servicing.prepayment import payoff_quote, prepay, settle_early
@@ -19,8 +19,6 @@ from puhui.servicing.repayments import post_repayment
 from puhui.servicing.status import loan_status
 
 router = APIRouter(prefix="/v1", tags=["repayments"])
-Partner = Annotated[PartnerContext, Depends(current_partner)]
-Now = Annotated[datetime, Depends(request_time)]
 
 
 class RepaymentIn(StrictModel):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import StrictModel
-from puhui.api.time import request_time
+from puhui.api.time import Now
 from puhui.origination.reviews import decide_review, open_tasks
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
-Partner = Annotated[PartnerContext, Depends(current_partner)]
 
 
 class TaskOut(StrictModel):
@@ -51,7 +49,7 @@ def decide(
     body: ReviewDecisionIn,
     request: Request,
     partner: Partner,
-    now: Annotated[datetime, Depends(request_time)],
+    now: Now,
 ) -> ReviewDecisionOut:
     p = platform_of(request)
     r = decide_review(

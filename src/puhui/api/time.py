@@ -9,8 +9,9 @@ rejected — everywhere else, so it can never move a real loan's clock.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from puhui.api.context import platform_of
 from puhui.domain.clock import now_utc, require_aware
@@ -27,3 +28,7 @@ async def request_time(request: Request) -> datetime:
             except ValueError:
                 pass
     return now_utc()
+
+
+Now = Annotated[datetime, Depends(request_time)]
+"""A handler parameter of this type receives the time the request acts at."""

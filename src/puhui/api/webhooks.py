@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from puhui.api.context import PartnerContext, current_partner, platform_of
+from puhui.api.context import Partner, platform_of
 from puhui.api.problems import problem
 from puhui.api.schemas import StrictModel
 from puhui.webhooks.endpoints import (
@@ -33,8 +33,6 @@ from puhui.webhooks.endpoints import (
 )
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-Partner = Annotated[PartnerContext, Depends(current_partner)]
 
 
 class _Strict(StrictModel):

@@ -62,7 +62,8 @@ def validate_posting(
     loan_id: object, external_ref: object, amount: object, received_at: object
 ) -> Posting:
     """Every input rule at once: ``money.*`` on amount, ``time.*`` on received_at,
-    ``repayment.external_ref`` (1-64 characters: letters, digits, _ . : -), ``loan.not_found`` for a non-string id."""
+    ``repayment.external_ref`` (1-64 characters: letters, digits, ``_ . : -``),
+    ``loan.not_found`` for a non-string id."""
     errors = ErrorCollector()
     value: Decimal | None = None
     moment: datetime | None = None
