@@ -10,6 +10,7 @@ from pydantic import Field
 from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import DecimalString, StrictModel
 from puhui.api.time import Now
+from puhui.domain.pricing import percent
 from puhui.origination.disburse import disburse, load_loan
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
@@ -84,8 +85,6 @@ class LoanOut(StrictModel):
 
 @router.get("/{loan_id}", response_model=LoanOut)
 def get(loan_id: str, request: Request, partner: Partner) -> LoanOut:
-    from puhui.domain.pricing import percent
-
     p = platform_of(request)
     with p.uow(partner.actor) as uow:
         loan = load_loan(uow, partner.institution_id, loan_id)

@@ -11,6 +11,7 @@ from pydantic import Field
 from puhui.api.context import Partner, platform_of
 from puhui.api.schemas import DecimalString, StrictModel
 from puhui.api.time import Now
+from puhui.domain.pricing import percent
 from puhui.origination.accept import accept_offer
 from puhui.origination.views import OfferView, offer_view
 
@@ -40,8 +41,6 @@ class OfferOut(StrictModel):
 
 
 def offer_out(v: OfferView) -> OfferOut:
-    from puhui.domain.pricing import percent
-
     return OfferOut(
         apr=f"{v.apr_percent}%",
         disclosure=v.disclosure,

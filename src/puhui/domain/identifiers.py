@@ -58,6 +58,7 @@ __all__ = [
     "SocialCreditCode",
     "id_check_char",
     "luhn_check_digit",
+    "luhn_valid",
     "org_code_check_char",
     "uscc_check_char",
     "validate_bank_card",
@@ -507,6 +508,11 @@ def _luhn_sum(digits: str, double_first: bool) -> int:
     return sum(plain) - 48 * len(plain) + sum(map(_LUHN_DOUBLED.__getitem__, doubled))
 
 
+def luhn_valid(digits: str) -> bool:
+    """Whether a run of ASCII digits passes the Luhn (mod 10) check."""
+    return _luhn_sum(digits, double_first=False) % 10 == 0
+
+
 def luhn_check_digit(partial: str) -> str:
     """The Luhn (mod 10) digit that completes ``partial`` into a valid card number."""
     if not partial or not (partial.isascii() and partial.isdigit()):
@@ -545,7 +551,7 @@ def validate_bank_card(raw: str, field: str = "bank_card") -> BankCard:
         raise ValidationError.single(
             field, "bank_card.length", f"a card number has 16 to 19 digits, not {len(number)}"
         )
-    if _luhn_sum(number, double_first=False) % 10:
+    if not luhn_valid(number):
         raise ValidationError.single(
             field,
             "bank_card.luhn",

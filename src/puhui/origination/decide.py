@@ -17,8 +17,7 @@ from puhui.domain.clock import business_date, require_aware
 from puhui.domain.errors import ValidationError
 from puhui.domain.identifiers import age_on
 from puhui.domain.lifecycle import APPLICATION, ApplicationState
-from puhui.domain.pricing import InstitutionType, percent
-from puhui.domain.schedule import RepaymentMethod
+from puhui.domain.pricing import percent
 from puhui.origination.assessment import (
     ApplicationFacts,
     CreditAssessor,
@@ -27,7 +26,7 @@ from puhui.origination.assessment import (
     Reason,
 )
 from puhui.origination.policy import PointsPolicy, VelocityRules
-from puhui.origination.pricing_offer import OfferTerms, price
+from puhui.origination.pricing_offer import OfferTerms, price_application
 from puhui.origination.product import DEFAULT_PRODUCT, Product
 from puhui.origination.signals import fraud_signals
 from puhui.store import models as m
@@ -123,15 +122,13 @@ def decide_application(
                 *credit_result.reasons,
             )
         else:
-            priced = price(
-                product=product,
+            priced = price_application(
+                app,
+                enterprise,
+                institution,
                 grade=credit_result.grade,
-                asked_amount=app.amount,
-                annual_revenue=enterprise.annual_revenue,
-                term_months=app.term_months,
-                method=RepaymentMethod(app.repayment_method),
+                product=product,
                 start=today,
-                institution_type=InstitutionType(institution.institution_type),
             )
             if isinstance(priced, Reason):
                 outcome, reasons = "decline", (priced,)

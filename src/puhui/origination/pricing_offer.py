@@ -18,6 +18,7 @@ from puhui.domain.pricing import AprResult, InstitutionType, apr_of_schedule, ch
 from puhui.domain.schedule import LoanTerms, RepaymentMethod, Schedule, build_schedule
 from puhui.origination.assessment import Reason
 from puhui.origination.product import Product
+from puhui.store import models as m
 
 _HUNDRED = Decimal(100)
 
@@ -90,4 +91,27 @@ def price(
         )
     return OfferTerms(
         terms.principal, rate, terms.term_months, method, schedule, fee, apr, cap.cap, cap.basis
+    )
+
+
+def price_application(
+    app: m.Application,
+    enterprise: m.Enterprise,
+    institution: m.Institution,
+    *,
+    grade: str,
+    product: Product,
+    start: date,
+) -> OfferTerms | Reason:
+    """:func:`price` for a stored application — as the automated decision and a reviewer's
+    approval both need it."""
+    return price(
+        product=product,
+        grade=grade,
+        asked_amount=app.amount,
+        annual_revenue=enterprise.annual_revenue,
+        term_months=app.term_months,
+        method=RepaymentMethod(app.repayment_method),
+        start=start,
+        institution_type=InstitutionType(institution.institution_type),
     )

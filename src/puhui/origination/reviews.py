@@ -17,13 +17,11 @@ from typing import Any
 from sqlalchemy import select, update
 
 from puhui.domain.clock import business_date, require_aware
-from puhui.domain.errors import ValidationError
+from puhui.domain.errors import FieldError, ValidationError
 from puhui.domain.lifecycle import APPLICATION, ApplicationState
-from puhui.domain.pricing import InstitutionType
-from puhui.domain.schedule import RepaymentMethod
 from puhui.origination.assessment import Reason
 from puhui.origination.decide import create_offer, load_application
-from puhui.origination.pricing_offer import OfferTerms, price
+from puhui.origination.pricing_offer import OfferTerms, price_application
 from puhui.origination.product import DEFAULT_PRODUCT, Product
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
@@ -110,8 +108,6 @@ def decide_review(
     if not note or not note.strip() or len(note) > 2000:
         errors.append(("note", "review.note", "a reason (1-2000 characters) is required"))
     if errors:
-        from puhui.domain.errors import FieldError
-
         raise ValidationError(FieldError(*e) for e in errors)
     with uow:
         task = uow.session.get(m.ReviewTask, task_id)
@@ -139,15 +135,8 @@ def decide_review(
             institution = uow.institutions.get(institution_id)
             assert enterprise is not None and institution is not None
             today = business_date(at)
-            priced = price(
-                product=product,
-                grade=grade,
-                asked_amount=app.amount,
-                annual_revenue=enterprise.annual_revenue,
-                term_months=app.term_months,
-                method=RepaymentMethod(app.repayment_method),
-                start=today,
-                institution_type=InstitutionType(institution.institution_type),
+            priced = price_application(
+                app, enterprise, institution, grade=grade, product=product, start=today
             )
             if isinstance(priced, Reason):
                 raise ValidationError.single("outcome", "review.cannot_price", priced.text_en)

@@ -37,6 +37,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from puhui.domain.identifiers import luhn_valid
+
 MASK = "*"
 
 
@@ -158,18 +160,8 @@ _ID_PROVINCES = frozenset(
 """First two digits of GB/T 2260 province codes (71 Taiwan, 81-83 Hong Kong, Macao, Taiwan)."""
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _mask_digits(run: str) -> str:
-    if _TIMESTAMP.fullmatch(run) and not _luhn_ok(run):
+    if _TIMESTAMP.fullmatch(run) and not luhn_valid(run):
         return run  # 20241128123456789: a compact timestamp, not an identifier
     if len(run) in (15, 18) and run[:2] in _ID_PROVINCES:
         return mask_id_number(run)

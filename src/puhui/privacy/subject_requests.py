@@ -20,7 +20,7 @@ from puhui.domain.identifiers import validate_resident_id
 from puhui.domain.lifecycle import LOAN, LoanState
 from puhui.privacy.blind_index import BlindIndexer, IndexKind
 from puhui.privacy.errors import PersonalDataErased
-from puhui.privacy.personal_data import APPLICANT_FIELDS, reveal
+from puhui.privacy.personal_data import APPLICANT_FIELDS, reveal, wrapped_key
 from puhui.privacy.vault import Vault
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
@@ -126,8 +126,6 @@ def export_subject(
 
 
 def _enterprise(uow: UnitOfWork, vault: Vault, enterprise_id: str) -> dict[str, Any]:
-    from puhui.privacy.personal_data import wrapped_key
-
     e = uow.enterprises.get(enterprise_id)
     assert e is not None
     try:
