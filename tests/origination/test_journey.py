@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 from puhui.domain.errors import InvalidTransition, ValidationError
 from puhui.domain.pricing import percent
 from puhui.origination.accept import accept_offer
+from puhui.origination.credit_model import ModelCreditAssessor
 from puhui.origination.decide import decide_application
 from puhui.origination.disburse import disburse
 from puhui.origination.institutions import register_institution
@@ -29,6 +29,9 @@ from puhui.origination.submit import submit_application
 from puhui.privacy import audit
 from puhui.privacy.blind_index import BlindIndexer
 from puhui.privacy.vault import Vault
+from puhui.risk import bundled
+from puhui.risk.serving import LiveModel, LivePair
+from puhui.risk.strategy import DecisionStrategy
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
 from tests import factories
@@ -209,13 +212,17 @@ def test_rate_above_the_legal_cap_is_declined_not_repriced(
         name="民间借贷",
         institution_type="private_lender",
     )
-    expensive = replace(DEFAULT_PRODUCT, annual_rate_by_grade={g: Decimal("0.15") for g in "ABCD"})
+    # a strategy whose risk-based price (LPR + 1.5 % + 10 % margin + PD × LGD) breaks the cap
+    greedy = ModelCreditAssessor(
+        LivePair(LiveModel("bundled", "bundled", bundled.load()), None),
+        strategy=DecisionStrategy(margin=Decimal("0.10")),
+    )
     with journey.uow() as uow:
         inst = uow.institutions.by_code("LENDER_P")
         assert inst is not None
         journey.institution_id = inst.id
     app_id = journey.submit(approvable(institution_code="LENDER_P"))
-    result = journey.decide(app_id, product=expensive)
+    result = journey.decide(app_id, credit=greedy)
     assert result.outcome == "declined"
     assert [r.code for r in result.reasons] == ["KO_RATE_CAP"]  # 4 × 3.00 % LPR = 12 %
 

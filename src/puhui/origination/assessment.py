@@ -9,11 +9,12 @@ in the clear, no database handles — so an assessor is easy to test and to expl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ class CreditAssessment:
     refer: tuple[Reason, ...]
     reasons: tuple[Reason, ...]
     model_version: str
+    pd: float | None = None
+    """The model's probability of default, when a model (not a points policy) scored."""
+    annual_rate: Decimal | None = None
+    """A risk-based price set by the strategy; None means the product's rate for the grade."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """What to record with the decision (model ids, scores, monitoring bins)."""
 
 
 class FraudAssessor(Protocol):

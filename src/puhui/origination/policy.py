@@ -157,7 +157,16 @@ CHARACTERISTICS: tuple[Characteristic, ...] = (
 )
 
 
-def _knockouts(f: ApplicationFacts) -> list[Reason]:
+USCC_VERIFICATION = Reason(
+    "REFER_USCC",
+    "统一社会信用代码校验位不符，需向登记机关核实",
+    "USCC check character fails: verify with the registry",
+)
+"""Referral, whatever model scores: a USCC that failed only its check character."""
+
+
+def knockouts(f: ApplicationFacts) -> list[Reason]:
+    """The knock-out rules, whatever model scores the application."""
     out = []
     if not 22 <= f.applicant_age <= 65:
         out.append(
@@ -209,17 +218,11 @@ class PointsPolicy:
                     )
                 )
         lost.sort(key=lambda r: (-r.points_lost, r.code))
-        knockouts = _knockouts(facts)
+        ko = knockouts(facts)
         grade = next((g for g, cut in GRADE_CUTS if score >= cut), None)
         refer: list[Reason] = []
         if facts.uscc_needs_verification:
-            refer.append(
-                Reason(
-                    "REFER_USCC",
-                    "统一社会信用代码校验位不符，需向登记机关核实",
-                    "USCC check character fails: verify with the registry",
-                )
-            )
+            refer.append(USCC_VERIFICATION)
         if grade is None and score >= REFER_FROM:
             refer.append(
                 Reason(
@@ -231,7 +234,7 @@ class PointsPolicy:
         return CreditAssessment(
             score,
             grade,
-            tuple(knockouts),
+            tuple(ko),
             tuple(refer),
             tuple(lost[: self.top_reasons]),
             POLICY_VERSION,

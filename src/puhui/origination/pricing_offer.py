@@ -59,7 +59,10 @@ def price(
     method: RepaymentMethod,
     start: date,
     institution_type: InstitutionType,
+    annual_rate: Decimal | None = None,
 ) -> OfferTerms | Reason:
+    """Offer terms for a grade; ``annual_rate`` (a risk-based price from the decision strategy)
+    replaces the product's rate for the grade when given."""
     share = product.limit_share_of_revenue_by_grade[grade]
     limit = min(asked_amount, annual_revenue * share, product.max_amount)
     limit = (limit / _HUNDRED).to_integral_value(rounding=ROUND_DOWN) * _HUNDRED
@@ -69,7 +72,7 @@ def price(
             "可授信额度低于产品最低金额",
             "the amount the business qualifies for is below the product minimum",
         )
-    rate = product.rate_for(grade)
+    rate = product.rate_for(grade) if annual_rate is None else annual_rate
     terms = LoanTerms(
         principal=limit.quantize(Decimal("0.01")),
         annual_rate=rate,
@@ -102,6 +105,7 @@ def price_application(
     grade: str,
     product: Product,
     start: date,
+    annual_rate: Decimal | None = None,
 ) -> OfferTerms | Reason:
     """:func:`price` for a stored application — as the automated decision and a reviewer's
     approval both need it."""
@@ -114,4 +118,5 @@ def price_application(
         method=RepaymentMethod(app.repayment_method),
         start=start,
         institution_type=InstitutionType(institution.institution_type),
+        annual_rate=annual_rate,
     )
