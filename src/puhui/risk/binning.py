@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from puhui.risk.frame import is_missing
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -152,18 +154,23 @@ class VariableBinning:
     def index_one(self, value: Any) -> int:
         """Index of the bin a single value falls in; ``-1`` when the value was never seen
         (its WOE is then :attr:`unseen_woe`). Pure Python: the serving hot path."""
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-            idx = self.missing_index
-            return -1 if idx is None else idx
         if self.kind == "numeric":
-            x = float(value)
+            try:
+                x = math.nan if is_missing(value) else float(value)
+            except (TypeError, ValueError):
+                x = math.nan  # text in a numeric column reads as missing, as in index()
             if math.isnan(x):
                 idx = self.missing_index
                 return -1 if idx is None else idx
             if x in self.special_codes:
                 idx = self._index_of_kind("special", _special_label(x))
                 return -1 if idx is None else idx
+            if self.value_bins == 0:
+                return -1  # training saw no ordinary values: any number is unseen
             return bisect.bisect_right(self.splits, x)
+        if is_missing(value):
+            idx = self.missing_index
+            return -1 if idx is None else idx
         idx = self.categories.get(str(value))
         if idx is None:
             rare = self._index_of_kind("rare")
@@ -179,6 +186,8 @@ class VariableBinning:
         if self.kind == "numeric":
             x = _as_float(values)
             out = np.searchsorted(np.asarray(self.splits), x, side="right").astype(np.int64)
+            if self.value_bins == 0:
+                out[:] = -1
             miss = self.missing_index
             out[np.isnan(x)] = -1 if miss is None else miss
             for code in self.special_codes:
@@ -235,7 +244,7 @@ def _as_float(values: Iterable[Any]) -> FloatArray:
     out = np.empty(len(arr), dtype=np.float64)
     for i, v in enumerate(arr):
         try:
-            out[i] = np.nan if v is None or v == "" else float(v)
+            out[i] = np.nan if is_missing(v) else float(v)
         except (TypeError, ValueError):
             out[i] = np.nan
     return out
@@ -466,9 +475,7 @@ def fit_categorical(
     tot_g = float(len(yv) - tot_e)
     if tot_e == 0 or tot_g == 0:
         raise ValueError(f"{name}: the target has one class only; WOE needs both")
-    missing = np.array(
-        [v is None or v == "" or (isinstance(v, float) and math.isnan(v)) for v in raw], dtype=bool
-    )
+    missing = np.array([is_missing(v) for v in raw], dtype=bool)
     levels = np.array([str(v) for v in raw], dtype=object)
     present = levels[~missing]
     yp = yv[~missing]

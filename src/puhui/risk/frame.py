@@ -40,5 +40,15 @@ def as_target(y: Any, n: int) -> npt.NDArray[np.int64]:
     return out
 
 
+def is_missing(value: Any) -> bool:
+    """None, NaN, ``pd.NA``/``NaT`` or the empty string: what every model treats as missing."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or other non-scalar is a value, not missing
+        return False
+
+
 def is_numeric(series: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(series)) and not pd.api.types.is_bool_dtype(series)

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from puhui.risk.explain import Contribution, ScoreResult, feature_text
-from puhui.risk.frame import DataError, as_frame, as_target, is_numeric
+from puhui.risk.frame import DataError, as_frame, as_target, is_missing, is_numeric
 from puhui.risk.scaling import PointsScaling
 
 FloatArray = npt.NDArray[np.float64]
@@ -52,7 +52,7 @@ class GBMModel:
 
     # ----------------------------------------------------------------- encoding
     def _encode_value(self, feature: str, value: Any) -> float:
-        if value is None or value == "":
+        if is_missing(value):
             return math.nan
         codes = self._codes.get(feature)
         if codes is not None:
@@ -98,18 +98,17 @@ class GBMModel:
         x = self.encode_one(features)
         if not explain:
             z = float(self.raw(x)[0])
-            score = self.scaling.score_of_logit(z)
-            return ScoreResult(1 / (1 + math.exp(-z)), round(score, 2), score, (), self.name)
+            score = round(self.scaling.score_of_logit(z), 2)
+            return ScoreResult(1 / (1 + math.exp(-z)), score, score, (), self.name)
         contrib = self.booster.predict(x, pred_contrib=True, num_threads=1)[0]
         z = float(contrib.sum())
         factor = self.scaling.factor
-        base = self.scaling.score_of_logit(float(contrib[-1]))
         parts = []
         for f, c in zip(self.features, contrib[:-1], strict=True):
             pts = -factor * float(c)
             zh, en = feature_text(f, self.texts)
             shown = features.get(f)
-            value = "missing" if shown is None or shown == "" else str(shown)
+            value = "missing" if is_missing(shown) else str(shown)
             parts.append(
                 Contribution(
                     f,
@@ -119,9 +118,13 @@ class GBMModel:
                     f"{en} ({value}) moved the score {pts:+.1f} points",
                 )
             )
+        # the score is rounded to 0.01 as in scores(); the base absorbs the rounding so that
+        # base + Σ contributions == score still holds exactly
+        score = round(self.scaling.score_of_logit(z), 2)
+        base = score - sum(p.points for p in parts)
         return ScoreResult(
             pd=1 / (1 + math.exp(-z)),
-            score=self.scaling.score_of_logit(z),
+            score=score,
             base=base,
             contributions=tuple(parts),
             model=self.name,
@@ -232,7 +235,8 @@ class GBMScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         }
         if mono:
             params["monotone_constraints"] = [int(mono.get(f, 0)) for f in features]
-            params["monotone_constraints_method"] = "advanced"
+            # "advanced" can break monotonicity next to missing values (LightGBM #5358, #6155)
+            params["monotone_constraints_method"] = "intermediate"
         return params
 
     def fit(self, X: Any, y: Any) -> GBMScorer:
@@ -294,7 +298,8 @@ class GBMScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
     def predict_score(self, X: Any) -> FloatArray:
-        return self._model().scores(as_frame(X))
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])] or None
+        return self._model().scores(as_frame(X, names))
 
     def explain(self, features: Mapping[str, Any]) -> ScoreResult:
         return self._model().score_one(features)

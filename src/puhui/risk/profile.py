@@ -10,7 +10,6 @@ data out of the monitoring trail.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from puhui.risk.frame import is_numeric
+from puhui.risk.frame import is_missing, is_numeric
 
 OTHER = "__other__"
 
@@ -65,7 +64,7 @@ def n_bins(entry: Mapping[str, Any]) -> int:
 
 def profile_bin(entry: Mapping[str, Any], value: Any) -> int:
     """Bin of one value; −1 means missing (numeric) or missing/other level (categorical)."""
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return -1
     if entry["kind"] == "numeric":
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
+from itertools import pairwise
 
 from puhui.domain.pricing import lpr_on
 
@@ -43,7 +44,8 @@ class DecisionStrategy:
 
     def __post_init__(self) -> None:
         cuts = [c for _, c in self.grade_max_pd]
-        if cuts != sorted(cuts) or not cuts or cuts[-1] > self.refer_max_pd:
+        rising = all(a < b for a, b in pairwise(cuts))
+        if not cuts or not rising or cuts[-1] > self.refer_max_pd:
             raise ValueError("grade cut-offs must rise and end below the refer band's top")
 
     def grade(self, pd: float) -> str | None:

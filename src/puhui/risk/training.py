@@ -104,9 +104,19 @@ def read_training_csv(
             first = int(np.flatnonzero(junk.to_numpy())[0])
             raise DataError(
                 f"{col}: mostly numbers but {int(junk.sum())} value(s) are not, e.g. "
-                f"{series.iloc[first]!r} on line {first + 2}; clean them or make them empty"
+                f"{series.iloc[first]!r} on line {_file_line(path, first)}; "
+                "clean them or make them empty"
             )
     return frame, as_target(y, len(frame))
+
+
+def _file_line(path: Path, row: int) -> int:
+    """The file's line number of data row ``row`` (0-based), counting the header and the
+    blank lines pandas skips; only called on the error path."""
+    raw = pd.read_csv(path, skip_blank_lines=False, dtype=str, keep_default_na=False)
+    blank = (raw == "").all(axis=1).to_numpy()
+    data_lines = np.flatnonzero(~blank)
+    return int(data_lines[row]) + 2 if row < len(data_lines) else row + 2
 
 
 def _estimator(
