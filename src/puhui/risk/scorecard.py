@@ -51,17 +51,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self,
         *,
         max_bins: int = 8,
-        min_bin_share: float = 0.05,
+        max_prebins: int = 40,
+        min_bin_share: float = 0.025,
         trend: str = "auto",
         allow_shapes: bool = True,
         special_codes: Mapping[str, Sequence[float]] | None = None,
         unseen: str = "neutral",
         min_iv: float = 0.02,
+        max_p_value: float = 0.2,
         max_missing: float = 0.95,
         max_corr: float = 0.7,
         max_vif: float = 10.0,
         max_csi: float = 0.25,
-        stepwise: bool = True,
+        stepwise: bool = False,
+        sign_check: bool = True,
         max_features: int | None = None,
         base_score: float = 600.0,
         base_odds: float = 50.0,
@@ -70,17 +73,20 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         name: str = "scorecard",
     ) -> None:
         self.max_bins = max_bins
+        self.max_prebins = max_prebins
         self.min_bin_share = min_bin_share
         self.trend = trend
         self.allow_shapes = allow_shapes
         self.special_codes = special_codes
         self.unseen = unseen
         self.min_iv = min_iv
+        self.max_p_value = max_p_value
         self.max_missing = max_missing
         self.max_corr = max_corr
         self.max_vif = max_vif
         self.max_csi = max_csi
         self.stepwise = stepwise
+        self.sign_check = sign_check
         self.max_features = max_features
         self.base_score = base_score
         self.base_odds = base_odds
@@ -93,6 +99,7 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         codes = tuple(float(c) for c in (self.special_codes or {}).get(column, ()))
         return BinningOptions(
             max_bins=self.max_bins,
+            max_prebins=self.max_prebins,
             min_bin_share=self.min_bin_share,
             trend=Trend(self.trend),
             allow_shapes=self.allow_shapes,
@@ -138,10 +145,12 @@ class Scorecard(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         rules = SelectionRules(
             max_missing=self.max_missing,
             min_iv=self.min_iv,
+            max_p_value=self.max_p_value,
             max_csi=self.max_csi,
             max_corr=self.max_corr,
             max_vif=self.max_vif,
             stepwise=self.stepwise,
+            sign_check=self.sign_check,
             max_features=self.max_features,
         )
         yf = target.astype(np.float64)

@@ -1,21 +1,24 @@
 """Indicator selection (风控指标维度优化): which variables a scorecard keeps, and why.
 
 Filters run in the order an analyst would argue them, each dropping with a stated reason:
-missing rate, information value, stability across slices of the sample (CSI), correlation
-with a stronger variable, forward stepwise selection by AIC with a sign check (in a WOE
-scorecard every coefficient must be negative: more WOE = better = less likely bad; a flipped
-sign means collinearity is bending the model), and finally the variance inflation factor.
+missing rate, information value, stability across slices of the sample (CSI), then forward
+stepwise selection by AIC in which a candidate may not enter beside a chosen variable it is
+too correlated with, and must leave every coefficient negative (in a WOE scorecard more WOE =
+better = less likely bad; a flipped sign means collinearity is bending the model), and finally
+the variance inflation factor. Without stepwise, correlation is checked greedily by IV.
 The report keeps one row per candidate variable so a risk committee sees the whole argument.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import expit
+from scipy.stats import chi2
 
 from puhui.risk.binning import VariableBinning
 from puhui.risk.logit import fit_logit_grouped
@@ -28,10 +31,13 @@ FloatArray = npt.NDArray[np.float64]
 class SelectionRules:
     max_missing: float = 0.95
     min_iv: float = 0.02
+    max_p_value: float = 0.2
+    """Bins must separate goods from bads significantly (G-test of independence)."""
     max_csi: float = 0.25
     max_corr: float = 0.7
     max_vif: float = 10.0
     stepwise: bool = True
+    sign_check: bool = True
     max_features: int | None = None
 
 
@@ -42,6 +48,7 @@ class VariableReport:
     iv: float
     missing_rate: float
     bins: int
+    p_value: float | None = None
     csi: float | None = None
     max_corr: float | None = None
     corr_with: str | None = None
@@ -92,32 +99,84 @@ def _score_statistics(
     return out
 
 
+def g_test_p_value(binning: VariableBinning) -> float:
+    """p-value of the G-test that the variable's bins and the target are independent.
+
+    Fine bins fitted to the sample can show an IV above 0.02 on pure noise; the test asks
+    whether the bins' bad rates differ by more than chance, with one degree of freedom per
+    extra bin (optimistic, as the bins were chosen on the same data — hence a strict level)."""
+    bins = [b for b in binning.bins if b.count]
+    if len(bins) < 2:
+        return 1.0
+    events = sum(b.events for b in bins)
+    total = sum(b.count for b in bins)
+    rate = events / total
+    g = 0.0
+    for b in bins:
+        for observed, expected in (
+            (b.events, b.count * rate),
+            (b.non_events, b.count * (1 - rate)),
+        ):
+            if observed > 0 and expected > 0:
+                g += 2 * observed * math.log(observed / expected)
+    return float(chi2.sf(g, len(bins) - 1))
+
+
+def _abs_corr(a: FloatArray, b: FloatArray) -> float:
+    if np.std(a) == 0 or np.std(b) == 0:
+        return 0.0
+    return abs(float(np.corrcoef(a, b)[0, 1]))
+
+
 def _stepwise(
     woe: Mapping[str, FloatArray],
     y: FloatArray,
     candidates: Sequence[str],
-    max_features: int | None,
+    rules: SelectionRules,
+    reports: Mapping[str, VariableReport],
 ) -> tuple[list[str], dict[str, str]]:
-    """Forward selection: candidates are ranked by their score statistic and the best one
-    enters if it lowers the AIC (a real refit) and leaves every coefficient negative; one
-    that would flip a sign is passed over for the next. Returns the chosen names and, for the
-    others, why they were not chosen."""
+    """Forward selection. At each step the candidates not too correlated with a variable
+    already chosen are ranked by their score statistic; the best enters if it lowers the AIC
+    (a real refit) and leaves every coefficient negative — one that would flip a sign is passed
+    over, and up to three that do not pay for themselves are tried before stopping.
+
+    The correlation rule is checked against the *chosen* variables, not against every stronger
+    candidate: when the strongest of a correlated group is refused (say, for a flipped sign),
+    the next of the group can still enter. Returns the chosen names and why the rest were not."""
     chosen: list[str] = []
     why: dict[str, str] = {}
     remaining = list(candidates)
     base = np.empty((len(y), 0))
     fit = fit_logit_grouped(base, y)
-    while remaining and (max_features is None or len(chosen) < max_features):
+    while remaining and (rules.max_features is None or len(chosen) < rules.max_features):
+        eligible = []
+        for name in remaining:
+            corr, with_ = 0.0, None
+            for c in chosen:
+                r = _abs_corr(woe[name], woe[c])
+                if r > corr:
+                    corr, with_ = r, c
+            reports[name].max_corr, reports[name].corr_with = corr, with_
+            if corr > rules.max_corr:
+                why[name] = f"correlated (|r| = {corr:.2f}) with {with_}, chosen before it"
+            else:
+                eligible.append(name)
+        if not eligible:
+            break
         p = expit(fit.decision(base))
-        stats = _score_statistics(base, p, y, np.column_stack([woe[c] for c in remaining]))
-        entered = False
+        stats = _score_statistics(base, p, y, np.column_stack([woe[c] for c in eligible]))
+        entered, misses = False, 0
         for i in np.argsort(-stats, kind="stable"):
-            name = remaining[int(i)]
+            name = eligible[int(i)]
             trial_x = np.column_stack([base, woe[name]])
             trial = fit_logit_grouped(trial_x, y)
             if trial.aic >= fit.aic:
-                break  # the most promising candidate does not pay for itself: stop
-            if np.any(trial.coef > 0):
+                why[name] = "does not lower AIC once the chosen variables are in"
+                misses += 1
+                if misses >= 3:
+                    break
+                continue
+            if rules.sign_check and np.any(trial.coef > 0):
                 why[name] = "coefficient sign flips beside the chosen variables"
                 continue
             chosen.append(name)
@@ -159,6 +218,10 @@ def select(
             drop([n], f"missing rate {r.missing_rate:.1%} > {rules.max_missing:.0%}")
         elif r.iv < rules.min_iv:
             drop([n], f"IV {r.iv:.4f} < {rules.min_iv}")
+        else:
+            r.p_value = g_test_p_value(binnings[n])
+            if r.p_value > rules.max_p_value:
+                drop([n], f"bins separate no better than chance (G-test p = {r.p_value:.3f})")
     if slice_bins:
         for n in list(alive):
             parts = slice_bins[n]
@@ -167,27 +230,28 @@ def select(
             if worst > rules.max_csi:
                 drop([n], f"unstable: CSI {worst:.3f} > {rules.max_csi} between slices")
     alive.sort(key=lambda n: -reports[n].iv)
-    kept_corr: list[str] = []
-    for n in list(alive):
-        best_r, best_with = 0.0, None
-        for k in kept_corr:
-            if np.std(woe[n]) == 0 or np.std(woe[k]) == 0:
-                continue
-            corr = abs(float(np.corrcoef(woe[n], woe[k])[0, 1]))
-            if corr > best_r:
-                best_r, best_with = corr, k
-        reports[n].max_corr, reports[n].corr_with = best_r, best_with
-        if best_r > rules.max_corr:
-            drop([n], f"correlated (|r| = {best_r:.2f}) with {best_with}, which has higher IV")
-        else:
-            kept_corr.append(n)
     if rules.stepwise:
-        chosen, why = _stepwise(woe, y, alive, rules.max_features)
+        chosen, why = _stepwise(woe, y, alive, rules, reports)
         for n, reason in why.items():
             drop([n], f"stepwise: {reason}")
         alive = chosen
-    elif rules.max_features is not None:
-        drop(alive[rules.max_features :], "beyond max_features by IV")
+    else:
+        kept: list[str] = []
+        for n in list(alive):
+            corr, with_ = max(((_abs_corr(woe[n], woe[k]), k) for k in kept), default=(0.0, None))
+            reports[n].max_corr, reports[n].corr_with = corr, with_
+            if corr > rules.max_corr:
+                drop([n], f"correlated (|r| = {corr:.2f}) with {with_}, which has higher IV")
+            else:
+                kept.append(n)
+        if rules.max_features is not None:
+            drop(alive[rules.max_features :], "beyond max_features by IV")
+        while rules.sign_check and alive:
+            fit = fit_logit_grouped(np.column_stack([woe[n] for n in alive]), y)
+            worst = int(np.argmax(fit.coef))
+            if fit.coef[worst] <= 0:
+                break
+            drop([alive[worst]], "coefficient sign flips beside the other variables")
     while len(alive) > 1:
         vifs = _vif(np.column_stack([woe[n] for n in alive]))
         for n, v in zip(alive, vifs, strict=True):
