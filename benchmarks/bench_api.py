@@ -11,10 +11,11 @@ a scratch database is created and dropped afterwards):
    caps the test; the result says so), and pre-encode N seeded synthetic applications
    (``as_submission`` without ``institution_code``/``submitted_at``; unique ``external_ref``).
 2. **Serve** — start the server as a separate process, ``.venv/bin/puhui serve --host
-   127.0.0.1 --port <free>`` (one uvicorn process, as operators run it), with
+   127.0.0.1 --port <free> --workers N``, as operators run it, with
    ``PUHUI_DATABASE_URL``/``PUHUI_KEY_DIR``/``PUHUI_VAR_DIR`` pointing at the prepared ones and
-   log level WARNING; wait for ``/healthz``. ``--workers N`` (N > 1) instead runs ``python -m
-   uvicorn --factory`` with :func:`server_app` and N worker processes, for comparison.
+   log level WARNING; wait for ``/healthz``. N per database from ``--workers`` (default
+   ``sqlite=1,postgresql=2``: SQLite serialises writers, so one process is best there, while
+   API processes share one PostgreSQL with no state of their own).
 3. **Load** — this process is the load generator (asyncio + ``httpx2.AsyncClient``). Every
    request is a complete partner call: ``POST /v1/applications`` with the bearer token (one per
    simulated client, fetched once and renewed before expiry or on ``auth.token_expired``), a
@@ -64,7 +65,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx2
@@ -80,9 +81,6 @@ from puhui.settings import Settings
 from puhui.store import migrate
 from puhui.synthetic import generate
 from scratch_db import postgres_scratch
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "api.json"
@@ -109,7 +107,7 @@ class Config:
     warmup: int
     bodies: int
     databases: tuple[str, ...]
-    workers: int
+    workers: dict[str, int]
     connections: int
     timeout: float
     drain_seconds: float
@@ -153,9 +151,8 @@ def parse_args(argv: list[str]) -> Config:
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=int(_env("WORKERS", "1")),
-        help="1: `puhui serve`; N>1: uvicorn --factory with N worker processes",
+        default=_env("WORKERS", "sqlite=1,postgresql=2"),
+        help="`puhui serve --workers N` per database: N for both, or sqlite=N,postgresql=M",
     )
     parser.add_argument("--connections", type=int, default=int(_env("CONNECTIONS", "64")))
     parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", "30")))
@@ -186,12 +183,28 @@ def parse_args(argv: list[str]) -> Config:
         warmup=warmup,
         bodies=bodies,
         databases=databases,
-        workers=max(1, args.workers),
+        workers=_workers(str(args.workers), parser),
         connections=max(args.connections, max(concurrency, default=1)),
         timeout=args.timeout,
         drain_seconds=args.drain_seconds,
         output=args.output,
     )
+
+
+def _workers(spec: str, parser: argparse.ArgumentParser) -> dict[str, int]:
+    """``"2"`` → both databases 2; ``"sqlite=1,postgresql=2"`` → each its own (default 1)."""
+    found = {"sqlite": 1, "postgresql": 1}
+    try:
+        if "=" not in spec:
+            return dict.fromkeys(found, max(1, int(spec)))
+        for part in spec.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() not in found:
+                parser.error(f"--workers: unknown database {name.strip()!r}")
+            found[name.strip()] = max(1, int(value))
+    except ValueError:
+        parser.error(f"--workers: expected N or sqlite=N,postgresql=M, got {spec!r}")
+    return found
 
 
 # -- preparation ------------------------------------------------------------------------------
@@ -238,16 +251,6 @@ def synthetic_bodies(n: int) -> list[bytes]:
 
 
 # -- the server process -----------------------------------------------------------------------
-
-
-def server_app() -> FastAPI:
-    """App factory for ``uvicorn --factory`` (``--workers N``): the app ``puhui serve`` runs."""
-    from puhui.api.app import create_app
-    from puhui.bootstrap import platform as build_platform
-    from puhui.privacy.masking import install_log_masking
-
-    install_log_masking()
-    return create_app(build_platform())
 
 
 def free_port() -> int:
@@ -313,33 +316,16 @@ def running_server(url: str, key_dir: Path, var_dir: Path, workers: int) -> Iter
         "PUHUI_VAR_DIR": str(var_dir),
         "PUHUI_LOG_LEVEL": "WARNING",
     }
-    if workers == 1:
-        command = [
-            str(Path(sys.executable).parent / "puhui"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    else:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench_api:server_app",
-            "--app-dir",
-            str(HERE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
+    command = [
+        str(Path(sys.executable).parent / "puhui"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     log = var_dir / "server.log"
     with log.open("wb") as out:
         # cwd: the temporary directory, so no .env of the checkout is read by the server.
@@ -720,7 +706,7 @@ def run_database(kind: str, url: str, tmp: Path, bodies: list[bytes], config: Co
             "per-client limiter never refuses a benchmark request (it still counts each one)",
         },
     }
-    with running_server(url, key_dir, var_dir, config.workers) as server:
+    with running_server(url, key_dir, var_dir, config.workers[kind]) as server:
         result["server_command"] = " ".join(
             Path(c).name if c in (sys.executable, server.command[0]) else c for c in server.command
         )

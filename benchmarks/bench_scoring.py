@@ -35,7 +35,7 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 
-from puhui.origination.assessment import ApplicationFacts, FraudSignals
+from puhui.origination.assessment import ApplicationFacts
 from puhui.origination.credit_model import ModelCreditAssessor
 from puhui.risk.features import features_of_synthetic, training_frame
 from puhui.risk.serving import LiveModel, LivePair
@@ -118,7 +118,6 @@ def main() -> None:
                 industry_code=e.industry_section,
                 employees=e.employees,
                 uscc_needs_verification=False,
-                signals=FraudSignals(),
             )
         )
     assessor = ModelCreditAssessor(

@@ -107,6 +107,12 @@ def database(
     engine = make_engine(url)
     if request.param == "postgresql":
         _empty_postgres(engine)
+    from puhui.risk.serving import forget_live_models
+
+    forget_live_models()  # the registry is empty again: no cached champion may survive
+    from puhui.fraud.rule_store import ACTIVE_RULES
+
+    ACTIVE_RULES.forget()
     try:
         yield Database(request.param, url, engine, make_session_factory(engine))
     finally:

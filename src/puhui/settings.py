@@ -33,6 +33,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
+    """API processes ``puhui serve`` starts (uvicorn workers). No request state lives in a
+    process, so several can share one PostgreSQL; SQLite serialises writers, so one is best."""
 
     log_level: str = "INFO"
 
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
     api_idempotency_ttl_hours: int = 24
     api_idempotency_lease_seconds: int = 300
     """After this, a key left "in progress" by a crashed worker may be taken over."""
+    api_client_cache_seconds: float = 5.0
+    """How long an API server keeps a client and its decrypted secrets in memory
+    (``api.client_cache``): a revocation or rotation made in another process reaches this one
+    within this many seconds. 0 reads them from the database on every request."""
 
     webhook_allow_loopback: bool = False
     """Let partners register http://127.0.0.1 / localhost endpoints (development and tests

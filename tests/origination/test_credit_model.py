@@ -106,7 +106,7 @@ def test_challenger_is_scored_on_its_arm_and_never_decides(
 def test_decision_and_training_see_the_same_features(seed: int) -> None:
     """One synthetic application through both feature builders gives the same inputs."""
     from puhui.domain.identifiers import age_on
-    from puhui.origination.assessment import ApplicationFacts, FraudSignals
+    from puhui.origination.assessment import ApplicationFacts
 
     app = generate(5, seed=seed).applications[0]
     e = app.enterprise
@@ -124,7 +124,6 @@ def test_decision_and_training_see_the_same_features(seed: int) -> None:
         industry_code=e.industry_section,
         employees=e.employees,
         uscc_needs_verification=False,
-        signals=FraudSignals(),
     )
     assert features_of_facts(facts) == features_of_synthetic(app)
 
@@ -132,7 +131,7 @@ def test_decision_and_training_see_the_same_features(seed: int) -> None:
 def test_refer_band_and_reason_codes(database: Database) -> None:
     from dataclasses import replace
 
-    from puhui.origination.assessment import ApplicationFacts, FraudSignals
+    from puhui.origination.assessment import ApplicationFacts
 
     facts = ApplicationFacts(
         application_id="app_y",
@@ -148,7 +147,6 @@ def test_refer_band_and_reason_codes(database: Database) -> None:
         industry_code="A",
         employees=1,
         uscc_needs_verification=False,
-        signals=FraudSignals(),
     )
     assessor = ModelCreditAssessor(LivePair(LiveModel("b", "b", bundled.load()), None))
     weak = assessor.assess(facts)

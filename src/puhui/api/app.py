@@ -110,3 +110,17 @@ def create_app(platform: Platform) -> FastAPI:
         }
 
     return app
+
+
+def app_from_settings() -> FastAPI:
+    """App factory for ``puhui serve --workers N``: each worker process builds the platform
+    from the ``PUHUI_*`` environment, exactly as a single-process ``puhui serve`` does."""
+    import logging
+
+    from puhui.bootstrap import platform
+    from puhui.privacy.masking import install_log_masking
+
+    p = platform()
+    logging.basicConfig(level=p.settings.log_level)
+    install_log_masking()
+    return create_app(p)

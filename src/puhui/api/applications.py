@@ -22,7 +22,7 @@ from puhui.domain.lifecycle import ApplicationState
 from puhui.origination.decide import decide_application
 from puhui.origination.reviews import cancel_application, explain, request_human_review
 from puhui.origination.submit import submit_application
-from puhui.origination.views import ApplicationView, application_view
+from puhui.origination.views import ApplicationView, application_view, decided_view
 from puhui.privacy.masking import mask_id_number, mask_mobile, mask_name
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
@@ -126,13 +126,22 @@ def submit(body: ApplicationIn, request: Request, partner: Partner, now: Now) ->
     raw["amount"] = str(body.amount)
     raw["enterprise"]["annual_revenue"] = str(body.enterprise.annual_revenue)
     receipt = submit_application(p.uow(partner.actor), p.vault, p.indexer, raw)
+    view: ApplicationView | None = None
     if receipt.state == ApplicationState.SUBMITTED.value:
         # Also a retry whose first attempt was recorded but never decided: decide it now.
-        decide_application(
+        result = decide_application(
             p.uow(partner.actor),
             institution_id=partner.institution_id,
             application_id=receipt.application_id,
             at=now,
+        )
+        if result.recorded is not None:  # answer from what was written: no read-back
+            view = decided_view(result.recorded, result.review_task_id)
+    if view is None:  # a replay of an application decided earlier: read it
+        view = application_view(
+            p.uow(partner.actor),
+            institution_id=partner.institution_id,
+            application_id=receipt.application_id,
         )
     person = body.legal_representative
     masked = {
@@ -140,14 +149,7 @@ def submit(body: ApplicationIn, request: Request, partner: Partner, now: Now) ->
         "id_number": mask_id_number(person.id_number),
         "mobile": mask_mobile(person.mobile),
     }
-    return _out(
-        application_view(
-            p.uow(partner.actor),
-            institution_id=partner.institution_id,
-            application_id=receipt.application_id,
-        ),
-        masked,
-    )
+    return _out(view, masked)
 
 
 @router.get("/{application_id}", response_model=ApplicationOut)

@@ -60,15 +60,22 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from puhui.api import ratelimit
+from puhui.api import client_cache, ratelimit
+from puhui.api.client_cache import CachedClient, ClientCache
 from puhui.api.context import PartnerContext
-from puhui.api.idempotency import IdempotencyMiddleware, IdempotencyStore
+from puhui.api.idempotency import (
+    PRECLAIM_KEY,
+    Claim,
+    ClaimRequest,
+    IdempotencyMiddleware,
+    IdempotencyScope,
+    IdempotencyStore,
+)
 from puhui.api.limits import (
     DEFAULT_MAX_BODY_BYTES,
     ApiProblem,
@@ -76,11 +83,11 @@ from puhui.api.limits import (
     install_problem_handler,
     replay_body,
 )
-from puhui.api.partners import valid_secrets
+from puhui.api.partners import load_client, valid_secrets
 from puhui.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, problem
 from puhui.bootstrap import Platform
 from puhui.privacy.errors import UnknownKeyError
-from puhui.store.models import ApiClient, Institution, RequestNonce
+from puhui.store.models import ApiClient, RequestNonce
 
 TOKEN_PATH = "/v1/oauth/token"
 TIMESTAMP_HEADER = "X-Puhui-Timestamp"
@@ -118,6 +125,10 @@ class ApiSecurity:
     idempotency_lease_seconds: int = 300
     housekeeping_seconds: float = 60.0
     clock: Callable[[], float] = time.time
+    clients: ClientCache = field(default_factory=ClientCache, repr=False)
+    """API clients and their decrypted secrets, kept a few seconds (``api.client_cache``)."""
+    idempotency: IdempotencyStore | None = field(default=None, repr=False)
+    """Set by :func:`install_security`: the gate claims idempotency keys in its transaction."""
     _last_run: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -134,6 +145,9 @@ class ApiSecurity:
             max_body_bytes=int(getattr(s, "api_max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
             idempotency_ttl=timedelta(hours=float(getattr(s, "api_idempotency_ttl_hours", 24))),
             idempotency_lease_seconds=int(getattr(s, "api_idempotency_lease_seconds", 300)),
+            clients=ClientCache(
+                float(getattr(s, "api_client_cache_seconds", client_cache.DEFAULT_TTL_SECONDS))
+            ),
         )
 
     def now(self) -> float:
@@ -337,6 +351,10 @@ async def authenticate(request: Request) -> PartnerContext:
     known = getattr(request.state, "partner", None)
     if isinstance(known, PartnerContext):
         return known
+    return await _authenticate(request, None)
+
+
+async def _authenticate(request: Request, claim: ClaimRequest | None) -> PartnerContext:
     security = security_of(request)
     claims = verify_token(security, _bearer_token(request))
     timestamp, nonce, signature = _signature_headers(request)
@@ -351,11 +369,13 @@ async def authenticate(request: Request) -> PartnerContext:
         request.method, request_target(request), str(timestamp), nonce, await request.body()
     )
     signed = _SignedRequest(claims.client_id, timestamp, nonce, signature, canonical)
-    partner, decision = await run_in_threadpool(_check_signed, security, signed)
+    partner, decision, claimed = await run_in_threadpool(_check_signed, security, signed, claim)
     ratelimit.remember_headers(request.scope, decision)
     if not decision.allowed:
         raise decision.problem()
     request.state.partner = partner
+    if claimed is not None:
+        request.scope.setdefault("state", {})[PRECLAIM_KEY] = claimed
     return partner
 
 
@@ -394,55 +414,66 @@ def _signature_headers(request: Request) -> tuple[int, str, str]:
 
 
 def _check_signed(
-    security: ApiSecurity, signed: _SignedRequest
-) -> tuple[PartnerContext, ratelimit.RateDecision]:
-    """The database part, in one short transaction: client, secrets, nonce, rate counter."""
-    platform = security.platform
-    now = security.now()
-    with platform.sessions() as session:
-        client, code = _load_client(session, signed.client_id)
-        if client.revoked_at is not None:
-            raise auth_problem("auth.client_revoked", "this API client has been revoked")
-        candidates = valid_secrets(session, platform.vault, client, security.now_utc())
-        matched = False
-        for secret in candidates:  # every candidate, so timing does not say which matched
-            expected = compute_signature(secret, signed.canonical).encode("ascii")
-            matched |= hmac.compare_digest(expected, signed.signature.encode("ascii"))
-        if not matched:
-            raise auth_problem(
-                "auth.bad_signature",
-                "the signature does not match the request; sign METHOD, PATH?QUERY, "
-                "TIMESTAMP, NONCE and hex SHA-256 of the exact body bytes",
-            )
-        session.add(
-            RequestNonce(
-                client_id=client.client_id,
-                nonce=signed.nonce,
-                seen_at=datetime.fromtimestamp(signed.timestamp, UTC),
-            )
+    security: ApiSecurity, signed: _SignedRequest, claim: ClaimRequest | None = None
+) -> tuple[PartnerContext, ratelimit.RateDecision, Claim | None]:
+    """The database part, in one short transaction: nonce, rate counter and — for a request
+    the idempotency middleware will handle — its idempotency claim.
+
+    The client and its secrets come from the in-process cache (``api.client_cache``) when it
+    holds them, so a request normally reads nothing here and writes three rows. The claim is
+    made only for an allowed request; when the key is already taken nothing is claimed and the
+    middleware takes its usual path (replay, 409 or 422) in transactions of its own.
+    """
+    client = _client(security, signed.client_id)
+    if client.revoked:
+        raise auth_problem("auth.client_revoked", "this API client has been revoked")
+    matched = False
+    for secret in client.valid_secrets(security.now_utc()):
+        # every candidate, so timing does not say which matched
+        expected = compute_signature(secret, signed.canonical).encode("ascii")
+        matched |= hmac.compare_digest(expected, signed.signature.encode("ascii"))
+    if not matched:
+        raise auth_problem(
+            "auth.bad_signature",
+            "the signature does not match the request; sign METHOD, PATH?QUERY, "
+            "TIMESTAMP, NONCE and hex SHA-256 of the exact body bytes",
         )
+    now = security.now()
+    claimed: Claim | None = None
+    with security.platform.sessions() as session:
         try:
-            session.flush()
+            session.execute(
+                insert(RequestNonce).values(
+                    client_id=client.client_id,
+                    nonce=signed.nonce,
+                    seen_at=datetime.fromtimestamp(signed.timestamp, UTC),
+                )
+            )
         except IntegrityError:
             raise auth_problem(
                 "auth.replayed_nonce", "this nonce was already used; sign each request afresh"
             ) from None
         decision = ratelimit.consume(session, client.client_id, client.rate_limit_per_minute, now)
+        if claim is not None and decision.allowed and security.idempotency is not None:
+            claimed = security.idempotency.claim_in(session, client.institution_id, claim)
         session.commit()
-        partner = PartnerContext(client.institution_id, code, client.client_id)
+    partner = PartnerContext(client.institution_id, client.institution_code, client.client_id)
     _housekeeping(security, now)
-    return partner, decision
+    return partner, decision, claimed
 
 
-def _load_client(session: Session, client_id: str) -> tuple[ApiClient, str]:
-    row = session.execute(
-        select(ApiClient, Institution.code)
-        .join(Institution, Institution.id == ApiClient.institution_id)
-        .where(ApiClient.client_id == client_id)
-    ).first()
-    if row is None:
+def _client(security: ApiSecurity, client_id: str) -> CachedClient:
+    """The client from the cache, or from the database (then cached); 401 if unknown."""
+    cached = security.clients.get(client_id)
+    if cached is not None:
+        return cached
+    generation = client_cache.generation()
+    with security.platform.sessions() as session:
+        loaded = load_client(session, security.platform.vault, client_id, security.now_utc())
+    if loaded is None:
         raise auth_problem("auth.invalid_token", "the token names an unknown client")
-    return row[0], row[1]
+    security.clients.put(loaded, generation=generation)
+    return loaded
 
 
 def _housekeeping(security: ApiSecurity, now: float) -> None:
@@ -457,6 +488,8 @@ def _housekeeping(security: ApiSecurity, now: float) -> None:
         with security.platform.sessions() as session:
             ratelimit.purge(session, now)
             session.commit()
+    if security.idempotency is not None and security.due("idempotency"):
+        security.idempotency.purge()
 
 
 # -- the token endpoint -----------------------------------------------------------------------
@@ -598,10 +631,18 @@ class PartnerAuthentication:
     its JSON, and a router that forgot the dependency is still protected.
     """
 
-    def __init__(self, app: ASGIApp, *, prefix: str = "/v1", exempt: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        prefix: str = "/v1",
+        exempt: tuple[str, ...] = (),
+        idempotent: IdempotencyScope | None = None,
+    ):
         self.app = app
         self.prefix = prefix.rstrip("/")
         self.exempt = frozenset((TOKEN_PATH, *exempt))
+        self.idempotent = idempotent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -613,8 +654,11 @@ class PartnerAuthentication:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        claim = None
+        if self.idempotent is not None:
+            claim = self.idempotent.claim_request(scope, await request.body())
         try:
-            await authenticate(request)
+            await _authenticate(request, claim)
         except ApiProblem as refusal:
             await refusal.response(request)(scope, receive, send)
             return
@@ -645,9 +689,11 @@ def install_security(app: FastAPI) -> ApiSecurity:
         now=security.now_utc,
         due=security.due,
     )
+    security.idempotency = store
+    idempotent = IdempotencyScope(exempt=frozenset({TOKEN_PATH}))
     # add_middleware puts each one outside those added before it.
-    app.add_middleware(IdempotencyMiddleware, store=store, exempt=(TOKEN_PATH,))
-    app.add_middleware(PartnerAuthentication)
+    app.add_middleware(IdempotencyMiddleware, store=store, scope=idempotent)
+    app.add_middleware(PartnerAuthentication, idempotent=idempotent)
     app.add_middleware(ratelimit.RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=security.max_body_bytes)
     app.add_api_route(

@@ -7,10 +7,11 @@ Field"):
 
 * the key is 1-255 printable ASCII characters, scoped to the partner institution; missing →
   400 ``idempotency.key_required``, malformed → 400 ``idempotency.key_invalid``;
-* a record (institution, key, method, path, SHA-256 of the body) is **inserted in its own short
-  transaction before the handler runs**; the unique constraint on (institution, key) picks one
-  winner among concurrent workers, so fifty identical requests at once execute the handler
-  once;
+* a record (institution, key, method, path, SHA-256 of the body) is **inserted before the
+  handler runs** — normally by the authentication gate, in the same short transaction as the
+  nonce and the rate counter (:meth:`IdempotencyStore.claim_in`), otherwise in a transaction of
+  its own; the unique constraint on (institution, key) picks one winner among concurrent
+  workers, so fifty identical requests at once execute the handler once;
 * the winner's response — status, headers and body, an error response too — is stored when the
   handler returns, *before* it is sent, so a client that saw a response always gets the same one
   again: a later request with the same key and body gets it back with ``Idempotent-Replayed:
@@ -42,10 +43,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Executable, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -57,6 +60,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 IN_PROGRESS, COMPLETED = "in_progress", "completed"
+PRECLAIM_KEY = "idempotency_claim"
+"""Where the authentication gate leaves a claim it made (in the request's ``scope["state"]``)."""
 RETRY_AFTER_SECONDS = 1
 
 _KEY = re.compile(r"[\x20-\x7e]+")
@@ -95,6 +100,52 @@ class Claim:
 
     record_id: int
     started_at: datetime
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What a request claims: its key and the fingerprint of method, path and body."""
+
+    key: str
+    method: str
+    path: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class IdempotencyScope:
+    """Which requests the protocol applies to: ``methods`` under ``prefix``, except ``exempt``."""
+
+    prefix: str = "/v1"
+    methods: frozenset[str] = frozenset({"POST", "PATCH"})
+    exempt: frozenset[str] = frozenset()
+
+    def applies(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        prefix = self.prefix.rstrip("/")
+        return (
+            scope["type"] == "http"
+            and scope.get("method", "") in self.methods
+            and (path == prefix or path.startswith(prefix + "/"))
+            and path not in self.exempt
+        )
+
+    def claim_request(self, scope: Scope, body: bytes) -> ClaimRequest | None:
+        """The claim this request would make, if the protocol applies and its key is
+        well-formed; None otherwise (the middleware then gives the refusal, as before)."""
+        if not self.applies(scope):
+            return None
+        try:
+            key = parse_key(Headers(scope=scope).getlist(IDEMPOTENCY_HEADER))
+        except ApiProblem:
+            return None
+        return ClaimRequest(key, scope.get("method", ""), request_path(scope), fingerprint(body))
+
+
+def request_path(scope: Scope) -> str:
+    """The path a record is kept under: as sent (``raw_path``), at most 255 characters."""
+    raw: bytes = scope.get("raw_path") or str(scope.get("path", "")).encode()
+    return raw.decode("latin-1")
 
 
 def parse_key(values: Iterable[str]) -> str:
@@ -174,6 +225,48 @@ class IdempotencyStore:
             if outcome is not None:
                 return outcome
         raise _in_progress()
+
+    def claim_in(
+        self, session: Session, institution_id: str, request: ClaimRequest
+    ) -> Claim | None:
+        """Claim the key inside the caller's transaction (the caller commits); None when the
+        key is already recorded — then :meth:`begin` sorts out replay, 409 or 422.
+
+        One ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, so a lost race leaves the
+        caller's transaction usable (its nonce and rate count are still committed).
+        """
+        now = self._now()
+        row = {
+            "institution_id": institution_id,
+            "key": request.key,
+            "method": request.method,
+            "path": request.path[:255],
+            "request_hash": request.request_hash,
+            "state": IN_PROGRESS,
+            "created_at": now,
+            "expires_at": now + self.ttl,
+        }
+        dialect = session.get_bind().dialect.name
+        target = [IdempotencyRecord.institution_id, IdempotencyRecord.key]
+        stmt: Executable
+        if dialect == "postgresql":
+            stmt = (
+                postgresql.insert(IdempotencyRecord)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=target)
+                .returning(IdempotencyRecord.id)
+            )
+        elif dialect == "sqlite":
+            stmt = (
+                sqlite.insert(IdempotencyRecord)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=target)
+                .returning(IdempotencyRecord.id)
+            )
+        else:  # pragma: no cover - the platform runs on these two only
+            raise RuntimeError(f"idempotency claims are not implemented for {dialect}")
+        record_id = session.execute(stmt).scalar_one_or_none()
+        return None if record_id is None else Claim(int(record_id), now)
 
     def _existing(
         self,
@@ -313,24 +406,14 @@ class IdempotencyMiddleware:
         app: ASGIApp,
         *,
         store: IdempotencyStore,
-        prefix: str = "/v1",
-        methods: Iterable[str] = ("POST", "PATCH"),
-        exempt: Iterable[str] = (),
+        scope: IdempotencyScope | None = None,
     ) -> None:
         self.app = app
         self.store = store
-        self.prefix = prefix.rstrip("/")
-        self.methods = frozenset(m.upper() for m in methods)
-        self.exempt = frozenset(exempt)
+        self.scope = scope or IdempotencyScope()
 
     def applies(self, scope: Scope) -> bool:
-        path: str = scope.get("path", "")
-        return (
-            scope["type"] == "http"
-            and scope.get("method", "") in self.methods
-            and (path == self.prefix or path.startswith(self.prefix + "/"))
-            and path not in self.exempt
-        )
+        return self.scope.applies(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.applies(scope):
@@ -341,6 +424,10 @@ class IdempotencyMiddleware:
         if not isinstance(partner, PartnerContext):
             raise RuntimeError("idempotency runs after authentication: install_security(app)")
         body = await request.body()
+        preclaimed = scope["state"].pop(PRECLAIM_KEY, None)
+        if isinstance(preclaimed, Claim):  # the authentication gate claimed the key already
+            await self._run(preclaimed, scope, replay_body(body, receive), send)
+            return
         try:
             key = parse_key(request.headers.getlist(IDEMPOTENCY_HEADER))
             outcome = await run_in_threadpool(
@@ -348,7 +435,7 @@ class IdempotencyMiddleware:
                     institution_id=partner.institution_id,
                     key=key,
                     method=request.method,
-                    path=(scope.get("raw_path") or request.url.path.encode()).decode("latin-1"),
+                    path=request_path(scope),
                     request_hash=fingerprint(body),
                 )
             )

@@ -10,6 +10,9 @@ later, so a lost secret is replaced by rotating.
 
 Rotation keeps the old secret valid until ``now + overlap`` (``api_secrets.expires_at``) so a
 partner can roll its servers over without an outage; revocation stops the client at once.
+API servers keep clients and decrypted secrets a few seconds in memory (``api.client_cache``):
+a change made here empties that cache in this process at once, and reaches other processes
+within its lifetime.
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from puhui.api.client_cache import CachedClient, credentials_changed
 from puhui.domain.errors import ErrorCollector, ValidationError
 from puhui.origination.institutions import register_institution
 from puhui.privacy.personal_data import new_subject_key, seal, wrapped_key
-from puhui.privacy.vault import Vault
+from puhui.privacy.vault import Vault, WrappedDataKey
 from puhui.store.models import ApiClient, ApiSecret, DataKey, Institution
 from puhui.store.unit_of_work import UnitOfWork
 
@@ -134,6 +138,7 @@ def create_partner(
             },
         )
         uow.commit()
+        credentials_changed()
         return PartnerCredentials(client.client_id, secret, institution.code)
 
 
@@ -188,6 +193,7 @@ def rotate_secret(
             },
         )
         uow.commit()
+    credentials_changed()
     return secret
 
 
@@ -215,6 +221,7 @@ def revoke(uow: UnitOfWork, *, client_id: str, now: datetime | None = None) -> N
             payload={"client_id": client.client_id},
         )
         uow.commit()
+    credentials_changed()
 
 
 def list_partners(uow: UnitOfWork, *, now: datetime | None = None) -> list[PartnerInfo]:
@@ -258,6 +265,48 @@ def valid_secrets(session: Session, vault: Vault, client: ApiClient, at: datetim
     if key is None:
         return []
     return [vault.decrypt(key, row.secret_enc, f"{_SECRET_TABLE}.{_SECRET_FIELD}") for row in rows]
+
+
+def load_client(
+    session: Session, vault: Vault, client_id: str, at: datetime
+) -> CachedClient | None:
+    """The client as authentication sees it, with every secret unexpired at ``at`` decrypted
+    (each with its expiry); None for an unknown client. Two queries."""
+    row = session.execute(
+        select(ApiClient, Institution.code)
+        .join(Institution, Institution.id == ApiClient.institution_id)
+        .where(ApiClient.client_id == client_id)
+    ).first()
+    if row is None:
+        return None
+    client, code = row
+    secrets_: list[tuple[str, datetime | None]] = []
+    if client.revoked_at is None:
+        rows = session.execute(
+            select(
+                ApiSecret.secret_enc, ApiSecret.expires_at, DataKey.master_key_id, DataKey.wrapped
+            )
+            .join(DataKey, DataKey.id == client.data_key_id)
+            .where(
+                ApiSecret.client_pk == client.id,
+                or_(ApiSecret.expires_at.is_(None), ApiSecret.expires_at > at),
+            )
+            .order_by(ApiSecret.created_at)
+        ).all()
+        context = f"{_SECRET_TABLE}.{_SECRET_FIELD}"
+        for secret_enc, expires_at, master_key_id, wrapped in rows:
+            if wrapped is None or master_key_id is None:
+                continue  # the client's key was shredded: nothing can be decrypted
+            key = WrappedDataKey(client.data_key_id, master_key_id, wrapped)
+            secrets_.append((vault.decrypt(key, secret_enc, context), expires_at))
+    return CachedClient(
+        client_id=client.client_id,
+        institution_id=client.institution_id,
+        institution_code=code,
+        rate_limit_per_minute=client.rate_limit_per_minute,
+        revoked=client.revoked_at is not None,
+        secrets=tuple(secrets_),
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -36,21 +36,6 @@ class Reason:
 
 
 @dataclass(frozen=True)
-class FraudSignals:
-    """Counts over earlier applications, matched through blind indexes only.
-
-    Cross-institution figures are counts: a partner never learns which institution or whose
-    application they come from.
-    """
-
-    device_applications_24h: int = 0
-    device_distinct_applicants_7d: int = 0
-    mobile_other_applicants: int = 0
-    bank_account_other_applicants: int = 0
-    applicant_applications_30d: int = 0
-
-
-@dataclass(frozen=True)
 class ApplicationFacts:
     application_id: str
     institution_id: str
@@ -65,7 +50,10 @@ class ApplicationFacts:
     industry_code: str
     employees: int | None
     uscc_needs_verification: bool
-    signals: FraudSignals
+    fraud_features: Mapping[str, float] = field(default_factory=dict)
+    """Counts and sums over earlier applications, matched through blind indexes only
+    (``fraud.features``): velocity, identity consistency, lists, neighbourhood, multi-lending.
+    Cross-institution figures are counts — a partner never learns which institution."""
 
 
 class FraudOutcome(StrEnum):

@@ -9,7 +9,7 @@ decision, the offer or the review task, and their events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -18,6 +18,7 @@ from puhui.domain.errors import ValidationError
 from puhui.domain.identifiers import age_on
 from puhui.domain.lifecycle import APPLICATION, ApplicationState
 from puhui.domain.pricing import percent
+from puhui.fraud.features import fraud_features
 from puhui.origination.assessment import (
     ApplicationFacts,
     CreditAssessor,
@@ -25,10 +26,10 @@ from puhui.origination.assessment import (
     FraudOutcome,
     Reason,
 )
-from puhui.origination.policy import PointsPolicy, VelocityRules
+from puhui.origination.credit_model import current_credit_assessor
+from puhui.origination.fraud_check import current_fraud_assessor
 from puhui.origination.pricing_offer import OfferTerms, price_application
 from puhui.origination.product import DEFAULT_PRODUCT, Product
-from puhui.origination.signals import fraud_signals
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
 
@@ -42,6 +43,17 @@ class DecisionResult:
     grade: str | None
     offer_id: str | None
     review_task_id: str | None
+    recorded: RecordedDecision | None = field(default=None, compare=False, repr=False)
+    """The rows as committed, so a caller can answer without reading them back."""
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    """What :func:`decide_application` wrote (detached rows, every attribute loaded)."""
+
+    application: m.Application
+    decision: m.Decision
+    offer: m.Offer | None
 
 
 def _years_between(start: date, end: date) -> Decimal:
@@ -69,20 +81,20 @@ def decide_application(
     product: Product = DEFAULT_PRODUCT,
 ) -> DecisionResult:
     at = require_aware(at, "at")
-    fraud = fraud or VelocityRules()
-    credit = credit or PointsPolicy()
     today = business_date(at)
     with uow:
-        app = load_application(uow, institution_id, application_id)
+        parties = uow.applications.with_parties(institution_id, application_id)
+        if parties is None:
+            raise ValidationError.single(
+                "application_id", "application.not_found", "no such application"
+            )
+        app, applicant, enterprise, institution = parties
         state = APPLICATION.apply(ApplicationState(app.state), "start_review")
-        applicant = uow.applicants.get(app.applicant_id)
-        enterprise = uow.enterprises.get(app.enterprise_id)
-        institution = uow.institutions.get(institution_id)
-        assert applicant is not None and enterprise is not None and institution is not None
         if applicant.birth_date is None:
             raise ValidationError.single(
                 "application_id", "applicant.erased", "the applicant's data has been erased"
             )
+        features, list_hits = fraud_features(uow.session, app.id, enterprise.annual_revenue)
         facts = ApplicationFacts(
             application_id=app.id,
             institution_id=institution_id,
@@ -97,10 +109,10 @@ def decide_application(
             industry_code=enterprise.industry_code,
             employees=enterprise.employees,
             uscc_needs_verification=enterprise.uscc_needs_verification,
-            signals=fraud_signals(uow.session, app, applicant),
+            fraud_features=features,
         )
-        fraud_result = fraud.assess(facts)
-        credit_result = credit.assess(facts)
+        fraud_result = (fraud or current_fraud_assessor(uow.session)).assess(facts)
+        credit_result = (credit or current_credit_assessor(uow.session)).assess(facts)
 
         offer_terms: OfferTerms | None = None
         reasons: tuple[Reason, ...]
@@ -128,6 +140,7 @@ def decide_application(
                 institution,
                 grade=credit_result.grade,
                 product=product,
+                annual_rate=credit_result.annual_rate,
                 start=today,
             )
             if isinstance(priced, Reason):
@@ -159,9 +172,11 @@ def decide_application(
                     "outcome": fraud_result.outcome.value,
                     "assessor": fraud_result.assessor,
                     "hits": [h.code for h in fraud_result.hits],
+                    "features": features,
+                    "list_hits": list_hits,
                 },
-                "signals": facts.signals.__dict__,
                 "knockouts": [k.code for k in credit_result.knockouts],
+                "model": dict(credit_result.details),
             },
         )
         uow.session.add(decision)
@@ -169,6 +184,7 @@ def decide_application(
         offer_id = m.new_id("ofr") if offer_terms is not None else None
         if state is ApplicationState.REFERRED:
             task = m.ReviewTask(
+                id=m.new_id("rev"),
                 institution_id=institution_id,
                 application_id=app.id,
                 kind="referral",
@@ -177,9 +193,9 @@ def decide_application(
                 requested_by=credit_result.model_version,
             )
             uow.session.add(task)
-            uow.flush()
             task_id = task.id
-        uow.flush()
+        # No flush here: the new rows reference only rows that exist already, so one flush
+        # (the audit head's read, then the commit) writes them all.
         uow.record_event(
             aggregate_type="application",
             aggregate_id=app.id,
@@ -194,8 +210,9 @@ def decide_application(
                 "reasons": [r.code for r in reasons],
             },
         )
+        offer = None
         if offer_terms is not None and offer_id is not None:
-            create_offer(
+            offer = create_offer(
                 uow,
                 app,
                 offer_terms,
@@ -214,6 +231,7 @@ def decide_application(
             credit_result.grade,
             offer_id,
             task_id,
+            RecordedDecision(app, decision, offer),
         )
 
 
@@ -247,7 +265,6 @@ def create_offer(
         expires_at=at + product.offer_validity,
     )
     uow.session.add(offer)
-    uow.flush()
     uow.record_event(
         aggregate_type="offer",
         aggregate_id=offer.id,

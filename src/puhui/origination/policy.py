@@ -2,8 +2,8 @@
 
 Every number here is a policy choice a credit committee can read, argue with and change; none
 is learned. The credit-model issue replaces the points score with a trained scorecard behind
-the same ``CreditAssessor`` interface and keeps the knock-outs; the anti-fraud issue replaces
-the velocity rules with its graph.
+the same ``CreditAssessor`` interface and keeps the knock-outs (``origination.credit_model``);
+anti-fraud lives in ``puhui.fraud`` (rules as data over link-table features).
 
 Knock-outs (decline, whatever the score):
   KO_AGE            legal representative younger than 22 or older than 65
@@ -29,8 +29,6 @@ from decimal import Decimal
 from puhui.origination.assessment import (
     ApplicationFacts,
     CreditAssessment,
-    FraudAssessment,
-    FraudOutcome,
     Reason,
 )
 
@@ -239,74 +237,3 @@ class PointsPolicy:
             tuple(lost[: self.top_reasons]),
             POLICY_VERSION,
         )
-
-
-class VelocityRules:
-    """Anti-fraud velocity rules over blind-index counts (a ``FraudAssessor``).
-
-    REJECT: a device used by 4+ different applicants in 7 days, or a bank account or mobile
-    shared with 3+ other applicants. REVIEW: 3+ applications from one device in 24 h, a mobile
-    or bank account shared with another applicant, or 4+ applications by one person in 30 days.
-    """
-
-    name = "velocity-rules-2026.1"
-
-    def assess(self, facts: ApplicationFacts) -> FraudAssessment:
-        s = facts.signals
-        rejects: list[Reason] = []
-        reviews: list[Reason] = []
-        if s.device_distinct_applicants_7d >= 4:
-            rejects.append(
-                Reason(
-                    "FR_DEVICE_SHARED",
-                    "同一设备7天内被多名申请人使用",
-                    "device used by several applicants within 7 days",
-                )
-            )
-        if s.bank_account_other_applicants >= 3:
-            rejects.append(
-                Reason(
-                    "FR_ACCOUNT_SHARED",
-                    "银行账户被多名申请人共用",
-                    "bank account shared by several applicants",
-                )
-            )
-        if s.mobile_other_applicants >= 3:
-            rejects.append(
-                Reason(
-                    "FR_MOBILE_SHARED",
-                    "手机号被多名申请人共用",
-                    "mobile shared by several applicants",
-                )
-            )
-        if s.device_applications_24h >= 3:
-            reviews.append(
-                Reason(
-                    "FR_DEVICE_VELOCITY",
-                    "同一设备24小时内多次申请",
-                    "several applications from one device in 24 hours",
-                )
-            )
-        if 1 <= s.mobile_other_applicants < 3:
-            reviews.append(
-                Reason(
-                    "FR_MOBILE_REUSED",
-                    "手机号与其他申请人相同",
-                    "mobile also used by another applicant",
-                )
-            )
-        if 1 <= s.bank_account_other_applicants < 3:
-            reviews.append(
-                Reason(
-                    "FR_ACCOUNT_REUSED",
-                    "银行账户与其他申请人相同",
-                    "bank account also used by another applicant",
-                )
-            )
-        if s.applicant_applications_30d >= 4:
-            reviews.append(Reason("FR_REPEAT", "30天内多次申请", "many applications in 30 days"))
-        if rejects:
-            return FraudAssessment(FraudOutcome.REJECT, tuple(rejects + reviews), self.name)
-        if reviews:
-            return FraudAssessment(FraudOutcome.REVIEW, tuple(reviews), self.name)
-        return FraudAssessment(FraudOutcome.PASS, (), self.name)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from puhui.domain.errors import ValidationError
 from puhui.domain.lifecycle import ApplicationState
+from puhui.fraud.link_store import links_of, record_links
 from puhui.origination.submission import (
     EnterpriseInput,
     PersonInput,
@@ -103,6 +104,7 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
             uow.consents.add(consent_rules.to_row(applicant.id, grant))
         application = uow.applications.add(
             m.Application(
+                id=m.new_id("app"),  # known now: the event names it before the flush
                 institution_id=institution.id,
                 external_ref=sub.external_ref,
                 enterprise_id=enterprise.id,
@@ -119,7 +121,27 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
                 business_date=sub.business_date,
             )
         )
-        uow.flush()
+        person = sub.legal_representative
+        uow.flush()  # the links reference the application row
+        record_links(
+            uow.session,
+            application_id=application.id,
+            institution_id=institution.id,
+            identity=id_bidx,
+            occurred_at=sub.submitted_at,
+            links=links_of(
+                indexer,
+                (
+                    ("device", sub.device_id),
+                    ("ip", sub.ip),
+                    ("mobile", person.mobile.value),
+                    ("bank_account", person.bank_account.value),
+                    ("id_number", person.id_number.value),
+                    ("uscc", sub.enterprise.uscc.value),
+                    ("address", person.address),
+                ),
+            ),
+        )
         uow.record_event(
             aggregate_type="application",
             aggregate_id=application.id,

@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from sqlalchemy import insert
+
 from puhui.privacy import consent as consent_rules
 from puhui.privacy.consent import DataCategory, Purpose
 from puhui.privacy.vault import Vault, WrappedDataKey
 from puhui.store import models as m
+from puhui.store.types import utcnow
 from puhui.store.unit_of_work import UnitOfWork
 
 APPLICANT_FIELDS: Mapping[str, DataCategory] = {
@@ -43,10 +46,16 @@ def wrapped_key(row: m.DataKey | None) -> WrappedDataKey | None:
 def new_subject_key(uow: UnitOfWork, vault: Vault) -> WrappedDataKey:
     """Create and store a data key for a new data subject."""
     _, wrapped = vault.new_data_key()
-    uow.data_keys.add(
-        m.DataKey(id=wrapped.key_id, master_key_id=wrapped.master_key_id, wrapped=wrapped.wrapped)
+    # Written at once, before the subject that references it (no ORM relationship would order
+    # the two in a flush); a plain INSERT, since nothing reads the row back as an object.
+    uow.session.execute(
+        insert(m.DataKey).values(
+            id=wrapped.key_id,
+            master_key_id=wrapped.master_key_id,
+            wrapped=wrapped.wrapped,
+            created_at=utcnow(),
+        )
     )
-    uow.flush()  # the key row first: subjects reference it (no ORM relationship orders them)
     return wrapped
 
 

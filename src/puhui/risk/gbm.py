@@ -1,9 +1,10 @@
 """The gradient-boosted challenger: LightGBM with early stopping, optional monotone
 constraints, per-feature contributions as reason codes, and a pandas-free scoring path.
 
-Defaults are chosen for credit data — small learning rate, shallow trees, light column
-subsampling, L2 — with the number of trees set by seeded, stratified 3-fold cross-validation
-(early stopping on mean AUC) and the model then fitted on all the data with that many trees.
+Defaults are LightGBM's own (31 leaves, 20 rows a leaf, no L2) but a halved learning rate and
+90 % of columns per tree, with the number of trees set by seeded, stratified 3-fold
+cross-validation (early stopping on mean AUC) and the model then fitted on all the data with
+that many trees.
 Cross-validation rather than one hold-out because a hold-out of a small, rare-event sample
 (German credit: 210 bads; Polish year 1: 190) stops after a handful of trees on noise.
 Categorical columns are coded to integers with LightGBM's native categorical splits; a level
@@ -173,12 +174,12 @@ class GBMScorer(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self,
         *,
         learning_rate: float = 0.05,
-        num_leaves: int = 15,
+        num_leaves: int = 31,
         max_depth: int = -1,
         min_child_samples: int = 20,
         subsample: float = 1.0,
         colsample_bytree: float = 0.9,
-        reg_lambda: float = 1.0,
+        reg_lambda: float = 0.0,
         max_trees: int = 3000,
         early_stopping_rounds: int = 150,
         cv_folds: int = 3,

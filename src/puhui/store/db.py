@@ -2,7 +2,8 @@
 
 SQLite is made to behave like a server database where it matters: foreign keys on, a busy
 timeout instead of instant "database is locked", and ``BEGIN IMMEDIATE`` so a transaction takes
-the write lock up front rather than failing when a read later turns into a write.
+the write lock up front rather than failing when a read later turns into a write. PostgreSQL
+connections are pg8000's, pipelined by ``store.pg`` (one round trip per statement).
 """
 
 from __future__ import annotations
@@ -32,7 +33,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "pg8000":
+        _pipeline_pg8000(engine)
+    return engine
+
+
+def _pipeline_pg8000(engine: Engine) -> None:
+    """Connect through ``store.pg`` (one round trip per statement); the dialect is unchanged."""
+    from puhui.store import pg
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return pg.connect(*cargs, **cparams)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -427,3 +427,90 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ModelVersion(Base):
+    """A credit model in the registry (see ``risk.registry``): the artifact, its metadata, and
+    its role. At most one champion and one challenger per model name; every promotion and
+    retirement is also an event with its audit record."""
+
+    __tablename__ = "model_versions"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mdl"))
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    artifact: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promoted_by: Mapped[str | None] = mapped_column(String(120))
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+
+class FraudLink(Base):
+    """One identifier of one application, as a blind index (see ``fraud.links_store``).
+
+    The identity graph, velocity counts and multi-lending counts all read this table; it holds
+    no personal data in the clear — only keyed HMACs that match equal values."""
+
+    __tablename__ = "fraud_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    institution_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    identity: Mapped[str] = mapped_column(String(64))
+    """The legal representative's id-number blind index: distinct identities per key."""
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_fraud_links_kind_key", "kind", "key", "occurred_at"),
+        Index("ix_fraud_links_identity", "identity", "occurred_at"),
+    )
+
+
+class FraudListEntry(Base):
+    """A blacklisted or confirmed-fraud identifier, by blind index only."""
+
+    __tablename__ = "fraud_list_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    list_name: Mapped[str] = mapped_column(String(24))  # blacklist | confirmed_fraud
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(64))
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("list_name", "kind", "key"),
+        Index("ix_fraud_list_entries_kind_key", "kind", "key"),
+    )
+
+
+class FraudReview(Base):
+    """A person's verdict on an application's fraud question: confirmed fraud or cleared."""
+
+    __tablename__ = "fraud_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[str] = mapped_column(ForeignKey("applications.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # confirmed | cleared
+    reviewed_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(500))
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FraudRuleSet(Base):
+    """A version of the fraud rules (data, not code); exactly one is active."""
+
+    __tablename__ = "fraud_rule_sets"
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, index=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -115,6 +115,23 @@ class ApplicationRepository(Repository[m.Application]):
             )
         )
 
+    def with_parties(
+        self, institution_id: str, application_id: str
+    ) -> tuple[m.Application, m.Applicant, m.Enterprise, m.Institution] | None:
+        """The institution's application with its applicant, enterprise and institution, in
+        one query (a decision needs all four)."""
+        row = self.session.execute(
+            select(m.Application, m.Applicant, m.Enterprise, m.Institution)
+            .join(m.Applicant, m.Applicant.id == m.Application.applicant_id)
+            .join(m.Enterprise, m.Enterprise.id == m.Application.enterprise_id)
+            .join(m.Institution, m.Institution.id == m.Application.institution_id)
+            .where(
+                m.Application.id == application_id,
+                m.Application.institution_id == institution_id,
+            )
+        ).first()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
     def by_external_ref(self, institution_id: str, external_ref: str) -> m.Application | None:
         return self.session.scalar(
             select(m.Application).where(
