@@ -29,6 +29,8 @@ from rich.table import Table
 
 from puhui.api.partners_cli import partners_app
 from puhui.bootstrap import Platform, platform
+from puhui.fraud_cli import fraud_app
+from puhui.model_cli import models_app, train
 from puhui.webhooks.cli import webhooks_app
 
 app = typer.Typer(
@@ -46,6 +48,9 @@ app.add_typer(subjects_app, name="subjects")
 app.add_typer(synthetic_app, name="synthetic")
 app.add_typer(partners_app, name="partners")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(models_app, name="models")
+app.add_typer(fraud_app, name="fraud")
+app.command()(train)
 
 console = Console()
 
@@ -97,6 +102,14 @@ def migrate(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="API processes (default PUHUI_WORKERS or 1). The API keeps no state in the "
+            "process, so several share one PostgreSQL; on SQLite one process is best.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (default 127.0.0.1:8000)."""
     import uvicorn
@@ -108,22 +121,26 @@ def serve(
     logging.basicConfig(level=p.settings.log_level)
     install_log_masking()
     console.print(f"keys in {p.keyring.key_dir} (active master {p.keyring.active_master_id})")
+    n = workers or p.settings.workers
     stop = threading.Event()
     dispatcher = None
-    if p.settings.webhook_dispatcher:
+    if p.settings.webhook_dispatcher:  # one dispatcher, in this process, whatever the workers
         from puhui.webhooks.dispatcher import run as run_dispatcher
 
         dispatcher = threading.Thread(
             target=run_dispatcher, args=(p, stop), daemon=True, name="webhook-dispatcher"
         )
         dispatcher.start()
+    options: dict[str, Any] = {
+        "host": host or p.settings.host,
+        "port": port or p.settings.port,
+        "log_level": p.settings.log_level.lower(),
+    }
     try:
-        uvicorn.run(
-            create_app(p),
-            host=host or p.settings.host,
-            port=port or p.settings.port,
-            log_level=p.settings.log_level.lower(),
-        )
+        if n == 1:
+            uvicorn.run(create_app(p), **options)
+        else:  # each worker process builds its own app from the same PUHUI_* settings
+            uvicorn.run("puhui.api.app:app_from_settings", factory=True, workers=n, **options)
     finally:
         stop.set()
         if dispatcher is not None:

@@ -41,9 +41,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_fraud_links_kind_key", ["kind", "key", "occurred_at"], unique=False
         )
-        batch_op.create_index(
-            "ix_fraud_links_identity", ["identity", "occurred_at"], unique=False
-        )
+        batch_op.create_index("ix_fraud_links_identity", ["identity", "occurred_at"], unique=False)
     op.create_table(
         "fraud_list_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
