@@ -85,6 +85,24 @@ def test_train_register_promote_score_and_monitor(env: Path) -> None:
     assert {"pd", "score", "reasons"} <= set(frame.columns) and len(frame) == 1200
     assert frame["pd"].between(0, 1).all()
 
+    recent = _csv(env / "recent.csv", seed=9)
+    calibrated = runner.invoke(
+        app,
+        [
+            "models",
+            "calibrate",
+            mid,
+            "--data",
+            str(recent),
+            "--target",
+            "status",
+            "--bad-label",
+            "bad",
+        ],
+    )
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "Brier" in calibrated.output and "v2 (candidate)" in calibrated.output
+
     monitored = runner.invoke(app, ["models", "monitor", "--json"])
     assert monitored.exit_code == 0, monitored.output
     assert '"applications": 0' in monitored.output

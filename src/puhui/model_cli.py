@@ -318,3 +318,50 @@ def models_monitor(
             console.print(f"[red]ALERT[/red] {escape(alert)}")
     if report.alerts:
         raise typer.Exit(2)
+
+
+@models_app.command("calibrate")
+def models_calibrate(
+    model_id: Annotated[str, typer.Argument(help="Model id (mdl_…) to recalibrate.")],
+    data: Annotated[Path, typer.Option(help="Recent labelled applications (CSV).")],
+    target: Annotated[str, typer.Option(help="The outcome column (1 = bad).")],
+    method: Annotated[str, typer.Option(help="platt or isotonic.")] = "platt",
+    bad_label: Annotated[str | None, typer.Option(help="Text label meaning bad.")] = None,
+) -> None:
+    """Refit a model's score → PD map on a recent sample; registers the result as a new
+    candidate version (promote it to use it)."""
+    from puhui.bootstrap import platform
+    from puhui.risk import metrics
+    from puhui.risk.calibration import fit_calibration
+    from puhui.risk.frame import DataError
+    from puhui.risk.registry import load_artifact, register
+    from puhui.risk.training import read_training_csv
+
+    p = platform()
+    try:
+        artifact = load_artifact(p.uow("cli"), model_id)
+        frame, y = read_training_csv(data, target, bad_label=bad_label)
+        missing = [f for f in artifact.features if f not in frame.columns]
+        if missing:
+            raise _fail(
+                f"data: the model needs columns that are not in the file: {', '.join(missing)}"
+            )
+        scores = artifact.scores(frame)
+        before = metrics.brier(y, artifact.predict_pd(frame))
+        calibration = fit_calibration(scores, y, method)
+        after = metrics.brier(y, calibration.pds(scores))
+        new = artifact.recalibrated(calibration, source=f"{data} ({len(frame):,} rows)")
+        summary = register(
+            p.uow("cli"),
+            new,
+            name=str(artifact.metadata.get("name", "sme-credit")),
+            created_by="puhui models calibrate",
+        )
+    except (ValidationError, DataError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        p.close()
+    _console().print(
+        f"{method} calibration on {len(frame):,} rows (bad rate {y.mean():.2%}): Brier "
+        f"{before:.4f} → {after:.4f}; registered {summary.id} as v{summary.version} (candidate)"
+    )

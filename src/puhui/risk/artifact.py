@@ -12,13 +12,14 @@ import hashlib
 import json
 import platform as _platform
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from puhui.risk.calibration import Calibration
 from puhui.risk.explain import ScoreResult
 from puhui.risk.gbm import GBMModel
 from puhui.risk.profile import profile_bins
@@ -73,14 +74,27 @@ class ModelArtifact:
         p = self.metadata.get("profile")
         return p if isinstance(p, Mapping) else None
 
+    @property
+    def calibration(self) -> Calibration | None:
+        c = self.metadata.get("calibration")
+        return Calibration.from_dict(c) if isinstance(c, Mapping) else None
+
     def score_one(self, features: Mapping[str, Any]) -> ScoreResult:
-        return self.model.score_one(features)
+        """Score, reasons and PD — the calibrated PD when the model carries a calibration."""
+        result = self.model.score_one(features)
+        calibration = self.calibration
+        if calibration is None:
+            return result
+        return replace(result, pd=calibration.pd(result.score))
 
     def monitoring_bins(self, features: Mapping[str, Any]) -> dict[str, int]:
         return profile_bins(self.profile, features) if self.profile else {}
 
     def predict_pd(self, frame: pd.DataFrame) -> Any:
-        return self.model.predict_pd(frame)
+        calibration = self.calibration
+        if calibration is None:
+            return self.model.predict_pd(frame)
+        return calibration.pds(self.model.scores(frame))
 
     def scores(self, frame: pd.DataFrame) -> Any:
         return self.model.scores(frame)
@@ -111,6 +125,12 @@ class ModelArtifact:
             else GBMModel.from_dict(doc["model"])
         )
         return cls(kind, model, dict(doc.get("metadata", {})))
+
+    def recalibrated(self, calibration: Calibration, *, source: str) -> ModelArtifact:
+        """The same model with a new score → PD map (a new artifact, so a new version)."""
+        metadata = {**self.metadata, "calibration": calibration.to_dict()}
+        metadata["calibration"]["source"] = source
+        return ModelArtifact(self.kind, self.model, metadata)
 
     def save(self, path: Path) -> Path:
         path.write_text(self.to_json(), encoding="utf-8")
