@@ -1,6 +1,11 @@
 """Anti-fraud: identifier links (blind indexes), black/confirmed-fraud lists, fraud reviews,
 versioned rule sets.
 
+Existing applications are linked from the blind indexes they already carry (device and IP on
+the application; ID number, mobile and bank account on the applicant; USCC on the enterprise),
+so the fraud features see the history from the first decision after the upgrade. Addresses
+were never blind-indexed before, so old applications have no address link.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-28 14:30:00
@@ -89,6 +94,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("fraud_rule_sets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_fraud_rule_sets_active"), ["active"], unique=False)
+    _backfill()
+
+
+_BACKFILL = [
+    ("device", "a.device_bidx"),
+    ("ip", "a.ip_bidx"),
+    ("mobile", "p.mobile_bidx"),
+    ("bank_account", "p.bank_account_bidx"),
+    ("id_number", "p.id_number_bidx"),
+    ("uscc", "e.uscc_bidx"),
+]
+
+
+def _backfill() -> None:
+    for kind, column in _BACKFILL:
+        op.execute(
+            sa.text(
+                "INSERT INTO fraud_links "
+                "(application_id, institution_id, kind, key, identity, occurred_at) "
+                f"SELECT a.id, a.institution_id, '{kind}', {column}, p.id_number_bidx, "
+                "a.submitted_at FROM applications a "
+                "JOIN applicants p ON p.id = a.applicant_id "
+                "JOIN enterprises e ON e.id = a.enterprise_id "
+                f"WHERE {column} IS NOT NULL AND p.id_number_bidx IS NOT NULL"
+            )
+        )
 
 
 def downgrade() -> None:
