@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from puhui.fraud.cpm import cpm_partition
 from puhui.fraud.links import RecordMeta
-from puhui.fraud.rings import cpm_partition, find_rings, group_scores
+from puhui.fraud.rings import find_rings, group_scores
 from tests.fraud.ring_helpers import clique, pairwise, table
 
 
