@@ -29,6 +29,7 @@ from rich.table import Table
 
 from puhui.api.partners_cli import partners_app
 from puhui.bootstrap import Platform, platform
+from puhui.cli_errors import fail as _fail
 from puhui.fraud_cli import fraud_app
 from puhui.model_cli import models_app, train
 from puhui.webhooks.cli import webhooks_app
@@ -65,20 +66,6 @@ def progress_bar() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
-
-
-def _fail(error: str | Exception, code: int = 1) -> typer.Exit:
-    """Print an error (each field error of a ValidationError on its own line); the exit to raise."""
-    from rich.markup import escape
-
-    from puhui.domain.errors import ValidationError
-
-    if isinstance(error, ValidationError):
-        for e in error.errors:
-            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-    else:
-        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from puhui.cli_errors import fail as _fail
 from puhui.fraud.links import LinkTable, RecordMeta
 from puhui.fraud.rings import Ring, RingResult, find_rings
 from puhui.fraud_ops_cli import list_app, review, rules_app
@@ -42,11 +43,6 @@ def _platform_links() -> tuple[LinkTable, RecordMeta]:
         return platform_links(p)
     finally:
         p.close()
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _console().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 @fraud_app.command("rings")

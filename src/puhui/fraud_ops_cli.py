@@ -10,23 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from puhui.cli_errors import fail as _fail
 from puhui.domain.errors import ValidationError
 
 rules_app = typer.Typer(help="Fraud rules as data: show, dry-run, load.", no_args_is_help=True)
 list_app = typer.Typer(help="Blacklist and confirmed-fraud list.", no_args_is_help=True)
-
-
-def _fail(error: str | Exception, code: int = 1) -> typer.Exit:
-    console = Console()
-    if isinstance(error, ValidationError):
-        for e in error.errors:
-            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-    else:
-        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _read_rules(path: Path) -> dict[str, object]:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from puhui.cli_errors import fail as _fail
 from puhui.domain.clock import business_date
 from puhui.domain.errors import ValidationError
 from puhui.risk.registry import ModelSummary
@@ -24,16 +25,6 @@ models_app = typer.Typer(
 
 def _console() -> Console:
     return Console()
-
-
-def _fail(message: str | Exception, code: int = 1) -> typer.Exit:
-    console = _console()
-    if isinstance(message, ValidationError):
-        for e in message.errors:
-            console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-    else:
-        console.print(f"[red]error:[/red] {escape(str(message))}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def train(

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from puhui.api.partners import create_partner, list_partners, revoke, rotate_secret
 from puhui.bootstrap import platform
+from puhui.cli_errors import fail as _fail
 from puhui.domain.errors import ValidationError
 
 partners_app = typer.Typer(help="Partner institutions' API clients.", no_args_is_help=True)
@@ -25,12 +25,6 @@ _STORE_IT = (
     "[bold yellow]Store the client secret now, somewhere safe: it is shown only this once "
     "and cannot be retrieved later.[/bold yellow] (Lost it? `puhui partners rotate`.)"
 )
-
-
-def _fail(error: ValidationError) -> typer.Exit:
-    for e in error.errors:
-        console.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-    return typer.Exit(1)
 
 
 @partners_app.command("create")

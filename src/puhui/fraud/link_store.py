@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from puhui.fraud.links import is_strong
 from puhui.privacy.blind_index import BlindIndexer, IndexKind
 from puhui.store import models as m
 
@@ -29,8 +30,8 @@ KINDS: dict[str, IndexKind] = {
     "uscc": IndexKind.USCC,
     "address": IndexKind.ADDRESS,
 }
-STRONG = frozenset({"device", "mobile", "bank_account", "id_number", "uscc"})
-"""Kinds that identify a person, a business or a handset; ip and address are weak (hubs)."""
+STRONG = frozenset(kind for kind in KINDS if is_strong(kind))
+"""The linked kinds the ring finder calls strong (``fraud.links``); ip and address are weak."""
 
 
 @dataclass(frozen=True)
