@@ -30,6 +30,7 @@ from rich.table import Table
 from puhui.api.partners_cli import partners_app
 from puhui.bootstrap import Platform, platform
 from puhui.cli_errors import fail as _fail
+from puhui.federated_cli import federated_app
 from puhui.fraud_cli import fraud_app
 from puhui.model_cli import models_app, train
 from puhui.webhooks.cli import webhooks_app
@@ -51,6 +52,7 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(models_app, name="models")
 app.add_typer(fraud_app, name="fraud")
+app.add_typer(federated_app, name="federated")
 app.command()(train)
 
 console = Console()

@@ -1,13 +1,29 @@
-"""The federated tests need the system libsodium (ristretto255); without it they are skipped
-with the reason shown, unless ``PUHUI_REQUIRE_LIBSODIUM=1`` (CI sets it) makes that a failure."""
+"""Shared pieces of the federated tests, and the libsodium gate.
+
+The PSI needs the system libsodium (ristretto255). Tests that use it — everything in
+``test_psi.py``, and any test marked ``@pytest.mark.libsodium`` — are skipped with the reason
+shown where it is missing, unless ``PUHUI_REQUIRE_LIBSODIUM=1`` (CI sets it) makes that a
+failure. The other federated tests (transport, certificates, configuration, the codec) do not
+need it and always run.
+
+Fixtures: ``federation`` issues a CA with guest and host certificates, and a foreign CA with
+its own pair, once per session; ``free_port`` gives a loopback port nobody listens on.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from puhui.federated.pki import PartyFiles, create_ca, issue_party_certificate
 from puhui.federated.psi import PsiError, PsiParty
+
+_PSI_MODULES = ("test_psi.py",)  # whole modules that need libsodium without a marker
 
 
 def _libsodium_missing() -> str | None:
@@ -21,12 +37,65 @@ def _libsodium_missing() -> str | None:
 _MISSING = _libsodium_missing()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "libsodium: the test runs the PSI (system libsodium)")
+
+
+def _needs_libsodium(item: pytest.Item) -> bool:
+    path = Path(str(item.fspath))
+    if "federated" not in path.parts:
+        return False
+    return path.name in _PSI_MODULES or item.get_closest_marker("libsodium") is not None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if _MISSING is None:
+        return
+    needing = [item for item in items if _needs_libsodium(item)]
+    if not needing:
         return
     if os.environ.get("PUHUI_REQUIRE_LIBSODIUM") == "1":
         raise pytest.UsageError(f"libsodium required but unusable: {_MISSING}")
     skip = pytest.mark.skip(reason=f"system libsodium (ristretto255) unavailable: {_MISSING}")
-    for item in items:
-        if "tests/federated" in str(item.fspath):
-            item.add_marker(skip)
+    for item in needing:
+        item.add_marker(skip)
+
+
+@dataclass(frozen=True)
+class Federation:
+    """Certificates for the tests: the operators' CA, a foreign CA, and parties of each."""
+
+    ca_dir: Path
+    guest: PartyFiles
+    host: PartyFiles
+    foreign_guest: PartyFiles  # a guest certificate from another CA
+    foreign_host: PartyFiles
+
+
+@pytest.fixture(scope="session")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Federation:
+    root = tmp_path_factory.mktemp("federation")
+    create_ca(root / "ca")
+    create_ca(root / "other-ca", name="Somebody else's CA")
+    return Federation(
+        ca_dir=root / "ca",
+        guest=issue_party_certificate(root / "ca", "guest", "示范银行", root / "guest"),
+        host=issue_party_certificate(root / "ca", "host", "数据伙伴", root / "host"),
+        foreign_guest=issue_party_certificate(
+            root / "other-ca", "guest", "intruder", root / "foreign-guest"
+        ),
+        foreign_host=issue_party_certificate(
+            root / "other-ca", "host", "intruder", root / "foreign-host"
+        ),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    return _free_port
