@@ -132,6 +132,7 @@ def _print_report(console: Console, report: dict[str, object]) -> None:
 
 
 def serve(
+    role: Annotated[str, typer.Option("--role", help="Must be host: the partner serves.")],
     config: Annotated[Path, typer.Option("--config", help="The host's party.toml.")],
     model: Annotated[
         list[Path], typer.Option("--model", help="A host_model.json to serve (repeatable).")
@@ -148,6 +149,8 @@ def serve(
     from puhui.federated_cli import _federated_errors, load_party
 
     console = Console()
+    if role != "host":
+        raise _fail("--role: only the host serves scores (the guest asks them in its decisions)")
     cfg = load_party(config, "host")
     served = ServedModels()
     with _federated_errors():
@@ -277,7 +280,12 @@ def demo(
     console = Console()
     try:
         reports = run_demo(
-            data, protocol, trees=trees, epochs=epochs, directory=directory, echo=console.print
+            data,
+            protocol,
+            trees=trees,
+            epochs=epochs,
+            directory=directory,
+            echo=lambda line: console.print(line, markup=False, highlight=False),
         )
     except FederatedError as exc:
         raise _fail(exc) from None

@@ -222,7 +222,13 @@ def models_score(
         try:
             if model == "champion":
                 with p.sessions() as session:
-                    artifact = LiveModels().current(session).champion.artifact
+                    live = LiveModels().current(session).champion.artifact
+                if not isinstance(live, ModelArtifact):
+                    raise _fail(
+                        "the champion is a federated model: it scores only with its data "
+                        "partner online, one application at a time"
+                    )
+                artifact = live
             else:
                 artifact = load_artifact(p.uow("cli"), model)
         except ValidationError as exc:

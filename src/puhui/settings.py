@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     """Run the webhook dispatcher inside ``puhui serve`` (the embedded default); turn it off
     when dispatchers run as their own processes (``puhui webhooks dispatch``)."""
 
+    federated_config: Path | None = None
+    """The bank's (guest's) ``party.toml``: when set, a federated champion model asks this data
+    partner for its half of each score (``puhui federated serve`` on the partner's side)."""
+
+    federated_timeout_seconds: float = 0.5
+    """How long a decision waits for the data partner before using the fallback model."""
+
     simulation: bool = False
     """Honour X-Puhui-Simulated-Time (``puhui simulate`` only; never in production)."""
 

@@ -1,11 +1,16 @@
 """Joint modelling with a data partner by vertical federated learning (issue 6).
 
-The package will hold the protocols that let the bank (guest, holding the labels) and a data
-partner (host, holding other features about the same businesses) train and serve one model
-without either handing its raw data to the other: sample alignment, SecureBoost-style
-gradient boosting, vertical logistic regression, the party runtime and online serving.
+The bank (guest, holding the labels) and a data partner (host, holding other features about the
+same businesses) train and serve one model without either handing its raw data to the other:
 
-Today it holds the first of them, sample alignment by ECDH private set intersection over
-ristretto255 (:mod:`puhui.federated.psi`). See docs/federated.md for the message sequences and
-what each side learns.
+* the party runtime — the operators' CA (:mod:`.pki`), ``party.toml`` (:mod:`.config`), the
+  mutual-TLS channel (:mod:`.transport`, :mod:`.channel`);
+* sample alignment by ECDH PSI over ristretto255 (:mod:`.psi`, :mod:`.alignment`);
+* Paillier encryption on OpenSSL's Montgomery arithmetic (:mod:`.bignum`, :mod:`.paillier`);
+* SecureBoost (:mod:`.secureboost`) and vertical logistic regression (:mod:`.hetero_lr`);
+* a whole run per party (:mod:`.runner`) and the two-process demo (:mod:`.demo`);
+* online scoring with the partner and the journey's federated credit model with its fallback
+  (:mod:`.online`, :mod:`.scoring`, :mod:`.live_model`, :mod:`.artifact`, :mod:`.partner`).
+
+docs/federated.md has each protocol's messages, what each side learns, and the threat model.
 """

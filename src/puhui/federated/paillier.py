@@ -34,8 +34,8 @@ Ciphertexts travel as fixed-width big-endian records of ``2 · key bytes`` (512 
 
 from __future__ import annotations
 
+import functools
 import math
-import multiprocessing
 import secrets
 import threading
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from puhui.federated.bignum import FixedBase, Modulus, MontVector
 from puhui.federated.errors import FederatedError
+from puhui.federated.forking import run_forked
 
 MIN_KEY_BITS = 2048
 EXPONENT_BITS = 448
@@ -320,24 +321,9 @@ def generate_keypair(
 
 
 # -- encryption across forked workers ----------------------------------------------------------
-_FORK_KEY: PrivateKey | None = None
-
-
-def _encrypt_in_worker(chunk: Sequence[int]) -> bytes:
-    assert _FORK_KEY is not None
-    return _FORK_KEY._encrypt_chunk(chunk)
-
-
 def _parallel_encrypt(key: PrivateKey, values: Sequence[int], workers: int) -> bytes:
-    """Split the values over ``workers`` forked processes (tables are inherited, not rebuilt)."""
-    global _FORK_KEY
-    key._crt()  # build tables in the parent so children inherit them
-    _FORK_KEY = key
+    """Split the values over ``workers`` processes (forked: the tables are inherited)."""
+    key._crt()  # build this thread's tables before forking, so children inherit them
     size = -(-len(values) // workers)
     chunks = [list(values[k : k + size]) for k in range(0, len(values), size)]
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_encrypt_in_worker, chunks)
-    finally:
-        _FORK_KEY = None
-    return b"".join(parts)
+    return b"".join(run_forked([functools.partial(key._encrypt_chunk, chunk) for chunk in chunks]))

@@ -54,6 +54,11 @@ class ApplicationFacts:
     """Counts and sums over earlier applications, matched through blind indexes only
     (``fraud.features``): velocity, identity consistency, lists, neighbourhood, multi-lending.
     Cross-institution figures are counts — a partner never learns which institution."""
+    partner_key: str | None = None
+    """The business key a federated model's data partner knows (the USCC), revealed only when
+    the live model is federated and the applicant consented to joint modelling; else None."""
+    partner_refusal: str | None = None
+    """Why the partner must not be asked for this application (e.g. no consent), if so."""
 
 
 class FraudOutcome(StrEnum):

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from puhui.federated.artifact import FederatedArtifact
+from puhui.federated.partner import partner_client
 from puhui.origination.assessment import ApplicationFacts, CreditAssessment, Reason
 from puhui.origination.policy import USCC_VERIFICATION, knockouts
 from puhui.risk.champion import in_challenger_arm
@@ -57,15 +59,31 @@ def _reason_codes(result: ScoreResult, top: int) -> tuple[Reason, ...]:
     )
 
 
-def _record(model: LiveModel, result: ScoreResult) -> dict[str, Any]:
+def _score(
+    model: LiveModel, facts: ApplicationFacts, features: dict[str, Any]
+) -> tuple[ScoreResult, dict[str, Any] | None]:
+    """Score with one live model. A federated model asks the data partner and says whether
+    it or its fallback scored, and why (recorded with the decision)."""
+    artifact = model.artifact
+    if not isinstance(artifact, FederatedArtifact):
+        return artifact.score_one(features), None
+    return artifact.score_live(
+        features, key=facts.partner_key, client=partner_client(), refusal=facts.partner_refusal
+    )
+
+
+def _record(model: LiveModel, result: ScoreResult, how: dict[str, Any] | None) -> dict[str, Any]:
     profile = model.artifact.profile
-    return {
+    record: dict[str, Any] = {
         "id": model.id,
         "version": model.version,
         "score": result.score,
         "pd": round(result.pd, 6),
         "score_bin": score_bin(profile, result.score) if profile else None,
     }
+    if how is not None:
+        record["federated"] = how
+    return record
 
 
 @dataclass
@@ -81,13 +99,23 @@ class ModelCreditAssessor:
     def name(self) -> str:
         return self.models.champion.version
 
+    @property
+    def needs_partner_key(self) -> bool:
+        """Whether a live model is federated (the decision then reveals the business key to
+        it, under the applicant's joint-modelling consent)."""
+        return any(
+            isinstance(model.artifact, FederatedArtifact)
+            for model in (self.models.champion, self.models.challenger)
+            if model is not None
+        )
+
     def assess(self, facts: ApplicationFacts) -> CreditAssessment:
         features = features_of_facts(facts)
         champion = self.models.champion
-        result = champion.artifact.score_one(features)
+        result, how = _score(champion, facts, features)
         details: dict[str, Any] = {
             "strategy": self.strategy.version,
-            "champion": _record(champion, result),
+            "champion": _record(champion, result, how),
             "bins": champion.artifact.monitoring_bins(features),
             "arm": "champion",
         }
@@ -96,7 +124,7 @@ class ModelCreditAssessor:
             facts.application_id, self.challenger_share
         ):
             details["arm"] = "challenger"
-            details["challenger"] = _record(challenger, challenger.artifact.score_one(features))
+            details["challenger"] = _record(challenger, *_score(challenger, facts, features))
         grade = self.strategy.grade(result.pd)
         refer = [USCC_VERIFICATION] if facts.uscc_needs_verification else []
         reasons = _reason_codes(result, self.top_reasons)

@@ -117,6 +117,11 @@ class ModelArtifact:
     def from_json(cls, text: str) -> ModelArtifact:
         doc = json.loads(text)
         if doc.get("format") != FORMAT:
+            if str(doc.get("format", "")).startswith("puhui.federated"):
+                raise ValueError(
+                    "a federated model scores only with its data partner online; "
+                    "batch scoring, calibration and monitoring are not available for it"
+                )
             raise ValueError(f"not a Puhui model artifact (format {doc.get('format')!r})")
         kind = doc["kind"]
         model: ScorecardModel | GBMModel = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from puhui.federated.artifact import FederatedArtifact, parse_artifact
 from puhui.risk import bundled
 from puhui.risk.artifact import ModelArtifact
 from puhui.risk.registry import DEFAULT_NAME
@@ -27,7 +28,7 @@ BUNDLED_ID = "bundled-default"
 class LiveModel:
     id: str
     version: str
-    artifact: ModelArtifact
+    artifact: ModelArtifact | FederatedArtifact
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LiveModels:
             row = session.get(m.ModelVersion, model_id)
             assert row is not None
             self._parsed[model_id] = LiveModel(
-                row.id, f"{row.name}/v{row.version}", ModelArtifact.from_json(row.artifact)
+                row.id, f"{row.name}/v{row.version}", parse_artifact(row.artifact)
             )
         return self._parsed[model_id]
 

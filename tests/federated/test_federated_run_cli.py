@@ -1,0 +1,104 @@
+"""``puhui federated demo | sample-data | register``: two real party processes, and a federated
+model put in the registry the way an operator would."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from puhui.cli import app
+from puhui.federated.artifact import FederatedArtifact
+from puhui.federated.channel import local_pair
+from puhui.federated.runner import read_party_csv, run_guest, run_host
+from puhui.federated.secureboost.params import SecureBoostParams
+from puhui.risk.serving import LiveModels
+from puhui.settings import get_settings
+from puhui.store.db import make_engine, make_session_factory
+from tests.conftest import Database
+
+runner = CliRunner()
+
+
+def run(*args: str) -> str:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.libsodium
+def test_demo_runs_both_parties_as_processes(tmp_path: Path) -> None:
+    out = run("federated", "demo", "--data", "breast", "--trees", "2", "--dir", str(tmp_path))
+    assert "Demo summary: secureboost" in out and "held-out AUC" in out
+    assert "[guest] guest: align (PSI) done" in out and "[host] host: train done" in out
+    guest = json.loads((tmp_path / "guest" / "out" / "guest_report.json").read_text())
+    host = json.loads((tmp_path / "host" / "out" / "host_report.json").read_text())
+    assert guest["aligned"] == host["aligned"] < min(guest["rows"], host["rows"])
+    assert guest["metrics"]["federated_auc"] > 0.9
+    assert "metrics" in host and not host["metrics"]  # the host never sees labels or scores
+    host_model = json.loads((tmp_path / "host" / "out" / "host_model.json").read_text())
+    guest_model = json.loads((tmp_path / "guest" / "out" / "guest_model.json").read_text())
+    assert host_model["model_id"] == guest_model["model_id"]
+    assert "splits" not in guest_model and "trees" not in host_model
+
+
+def test_demo_refuses_an_unknown_data_set(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["federated", "demo", "--data", "nope", "--dir", str(tmp_path)])
+    assert result.exit_code == 1 and "--data: one of" in result.output
+
+
+@pytest.fixture
+def env(database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("PUHUI_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PUHUI_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+@pytest.mark.libsodium
+def test_sample_data_train_register_and_promote(env: Path, database: Database) -> None:
+    out = run("federated", "sample-data", "--applications", "900", "--out", str(env / "sme"))
+    assert "wrote" in out
+    guest = read_party_csv(env / "sme" / "guest.csv", "uscc", "defaulted")
+    host = read_party_csv(env / "sme" / "host.csv", "uscc")
+    guest_end, host_end = local_pair(timeout=120)
+    thread = threading.Thread(target=run_host, args=(host_end, host))
+    thread.start()
+    model, report = run_guest(guest_end, guest, "secureboost", SecureBoostParams(n_trees=2))
+    thread.join(timeout=120)
+    (env / "guest_model.json").write_text(json.dumps(model.to_dict()))  # type: ignore[union-attr]
+    (env / "guest_report.json").write_text(json.dumps(report.as_dict()))
+
+    run("migrate")
+    out = run(
+        "federated",
+        "register",
+        "--model",
+        str(env / "guest_model.json"),
+        "--report",
+        str(env / "guest_report.json"),
+    )
+    model_id = out.split("(")[1].split(")")[0]
+    assert "kind federated" in out
+    listed = run("models", "list")
+    assert "federated" in listed
+    run("models", "promote", model_id, "--by", "test", "--reason", "joint model with a partner")
+    engine = make_engine(database.url)
+    try:
+        with make_session_factory(engine)() as session:
+            live = LiveModels().current(session).champion
+        assert isinstance(live.artifact, FederatedArtifact)
+        assert live.artifact.model.model_id == model.model_id
+        assert 0 <= live.artifact.metadata["test_metrics"]["federated_auc"] <= 1
+    finally:
+        engine.dispose()
+
+    other = env / "other.json"
+    other.write_text(json.dumps({**model.to_dict(), "feature_names": ["a"] * 9}))  # type: ignore[union-attr]
+    result = runner.invoke(app, ["federated", "register", "--model", str(other)])
+    assert result.exit_code == 1 and "platform's guest features" in result.output
