@@ -4,7 +4,12 @@ model put in the registry the way an operator would."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from typer.testing import CliRunner
 from puhui.cli import app
 from puhui.federated.artifact import FederatedArtifact
 from puhui.federated.channel import local_pair
+from puhui.federated.demo import prepare
 from puhui.federated.runner import read_party_csv, run_guest, run_host
 from puhui.federated.secureboost.params import SecureBoostParams
 from puhui.risk.serving import LiveModels
@@ -102,3 +108,64 @@ def test_sample_data_train_register_and_promote(env: Path, database: Database) -
     other.write_text(json.dumps({**model.to_dict(), "feature_names": ["a"] * 9}))  # type: ignore[union-attr]
     result = runner.invoke(app, ["federated", "register", "--model", str(other)])
     assert result.exit_code == 1 and "platform's guest features" in result.output
+
+
+@pytest.mark.libsodium
+def test_a_party_killed_mid_training_fails_the_other_clearly(tmp_path: Path) -> None:
+    """SIGKILL the host while the trees grow: the guest stops with a message naming the host,
+    within the heartbeat bound, and writes no model — never a silently different one."""
+    configs = prepare(tmp_path, "breast")
+    for role in ("guest", "host"):  # notice a dead peer in about 3 s instead of 5 × 6
+        text = configs[role].read_text(encoding="utf-8")
+        configs[role].write_text(
+            text.replace("[timeouts]\n", "[timeouts]\nheartbeat = 0.5\n")
+            + "\n[retry]\nattempts = 3\nbackoff = 0.1\nbackoff_max = 0.5\n",
+            encoding="utf-8",
+        )
+    command = "from puhui.federated_cli import federated_app; federated_app()"
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def start(role: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                command,
+                "train",
+                "--role",
+                role,
+                "--config",
+                str(configs[role]),
+                "--out",
+                str(tmp_path / role / "out"),
+                "--trees",
+                "200",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+
+    host, guest = start("host"), start("guest")
+    try:
+        assert host.stdout is not None
+        for line in host.stdout:  # wait until training is under way
+            if "host: train …" in line:
+                break
+        time.sleep(2.0)
+        assert guest.poll() is None, "training should still be running"
+        host.send_signal(signal.SIGKILL)
+        started = time.monotonic()
+        output, _ = guest.communicate(timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        for process in (host, guest):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert guest.returncode == 1, output
+    assert "error: the host at https://localhost:" in output
+    assert "start the run again" in output
+    assert waited < 30
+    assert not (tmp_path / "guest" / "out" / "guest_model.json").exists()
