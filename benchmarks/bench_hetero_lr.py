@@ -11,7 +11,7 @@ protocol.
 The guest and the host each run in a forked process (``pipe_pair``), each with its own
 2048-bit Paillier key, exactly as ``puhui.federated.hetero_lr`` runs between two machines;
 each encrypts with ``--workers`` forked workers. Per party the protocol's stopwatch
-(:class:`~puhui.federated.hetero_lr.PhaseTimer`) splits wall time into key generation,
+(:class:`~puhui.federated.hetero_lr.PhaseClock`) splits wall time into key generation,
 encryption, homomorphic products (the bucket matrix–vector products), other homomorphic work
 (parsing, plaintext addition, masking and re-blinding), decryption, plaintext arithmetic, and
 waiting for the peer (which includes the transfer); the process CPU time (with its encryption
@@ -63,7 +63,7 @@ from puhui.federated.hetero_lr import (
     GuestLRModel,
     HeteroLRParams,
     HostLRModel,
-    PhaseTimer,
+    PhaseClock,
     fit_central,
     predict_guest,
     serve_host_predictions,
@@ -104,7 +104,7 @@ def _cpu_seconds() -> float:
 def _party(role: str, channel: PipeChannel, out: Connection, job: dict[str, Any]) -> None:
     """One party's whole life: train, then serve or request the test-set scores."""
     try:
-        timer = PhaseTimer()
+        timer = PhaseClock()
         cpu0, started = _cpu_seconds(), time.perf_counter()
         model: GuestLRModel | HostLRModel
         if role == "guest":

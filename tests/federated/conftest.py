@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from puhui.federated.channel import local_pair
 from puhui.federated.pki import PartyFiles, create_ca, issue_party_certificate
 from puhui.federated.psi import PsiError, PsiParty
+from puhui.federated.runner import read_party_csv, run_guest, run_host
+from puhui.federated.secureboost.model import GuestModel, HostModel
+from puhui.federated.secureboost.params import SecureBoostParams
+from puhui.federated.sme_data import write_training_files
+from puhui.synthetic import generate
+from puhui.synthetic.model import SyntheticApplication
 
 _PSI_MODULES = ("test_psi.py",)  # whole modules that need libsodium without a marker
 
@@ -99,3 +108,40 @@ def _free_port() -> int:
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     return _free_port
+
+
+@dataclass
+class Trained:
+    """A small SecureBoost model on the platform's own split (synthetic), both halves."""
+
+    guest: GuestModel
+    host: HostModel
+    host_csv: Path
+    applications: dict[str, SyntheticApplication]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    root = tmp_path_factory.mktemp("sme")
+    population = generate(2500, seed=11, fraud_rate=0.0, start=date(2024, 1, 2), days=120)
+    write_training_files(population.applications, root / "guest.csv", root / "host.csv")
+    guest_data = read_party_csv(root / "guest.csv", "uscc", "defaulted")
+    host_data = read_party_csv(root / "host.csv", "uscc")
+    guest_end, host_end = local_pair(timeout=120)
+    params = SecureBoostParams(n_trees=3, max_depth=3, workers=1)
+    box: dict[str, HostModel] = {}
+
+    def host() -> None:
+        model, _ = run_host(host_end, host_data)
+        assert isinstance(model, HostModel)
+        box["host"] = model
+
+    thread = threading.Thread(target=host)
+    thread.start()
+    guest, report = run_guest(guest_end, guest_data, "secureboost", params)
+    thread.join(timeout=120)
+    assert isinstance(guest, GuestModel) and report.aligned == len(guest_data.ids)
+    firsts: dict[str, SyntheticApplication] = {}
+    for app in population.applications:
+        firsts.setdefault(app.enterprise.uscc, app)
+    return Trained(guest, box["host"], root / "host.csv", firsts)

@@ -4,65 +4,21 @@ and its fallback — the path a lending decision takes with a federated champion
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from puhui.federated.artifact import FederatedArtifact, parse_artifact
-from puhui.federated.channel import local_pair
 from puhui.federated.live_model import PARTNER, FederatedCreditModel
 from puhui.federated.online import PartnerUnavailable, ScoringClient, ScoringServer, ServedModels
-from puhui.federated.runner import read_party_csv, run_guest, run_host
 from puhui.federated.scoring import HostTable, secureboost_answerer
-from puhui.federated.secureboost.model import GuestModel, HostModel
-from puhui.federated.secureboost.params import SecureBoostParams
-from puhui.federated.sme_data import guest_vector, write_training_files
+from puhui.federated.secureboost.model import GuestModel
+from puhui.federated.sme_data import guest_vector
 from puhui.risk import bundled
 from puhui.risk.features import features_of_synthetic
-from puhui.synthetic import generate
-from puhui.synthetic.model import SyntheticApplication
 
-from .conftest import Federation
-
-
-@dataclass
-class Trained:
-    guest: GuestModel
-    host: HostModel
-    host_csv: Path
-    applications: dict[str, SyntheticApplication]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    root = tmp_path_factory.mktemp("sme")
-    population = generate(2500, seed=11, fraud_rate=0.0, start=date(2024, 1, 2), days=120)
-    write_training_files(population.applications, root / "guest.csv", root / "host.csv")
-    guest_data = read_party_csv(root / "guest.csv", "uscc", "defaulted")
-    host_data = read_party_csv(root / "host.csv", "uscc")
-    guest_end, host_end = local_pair(timeout=120)
-    params = SecureBoostParams(n_trees=3, max_depth=3, workers=1)
-    box: dict[str, HostModel] = {}
-
-    def host() -> None:
-        model, _ = run_host(host_end, host_data)
-        assert isinstance(model, HostModel)
-        box["host"] = model
-
-    thread = threading.Thread(target=host)
-    thread.start()
-    guest, report = run_guest(guest_end, guest_data, "secureboost", params)
-    thread.join(timeout=120)
-    assert isinstance(guest, GuestModel) and report.aligned == len(guest_data.ids)
-    firsts: dict[str, SyntheticApplication] = {}
-    for app in population.applications:
-        firsts.setdefault(app.enterprise.uscc, app)
-    return Trained(guest, box["host"], root / "host.csv", firsts)
+from .conftest import Federation, Trained
 
 
 @pytest.fixture

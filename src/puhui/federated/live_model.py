@@ -34,6 +34,7 @@ from puhui.federated.secureboost import binning
 from puhui.federated.secureboost.model import GuestModel
 from puhui.federated.sme_data import FEATURE_TEXTS, GUEST_FEATURES, guest_vector
 from puhui.risk.explain import Contribution, ScoreResult, feature_text
+from puhui.risk.features import FEATURES
 from puhui.risk.scaling import PointsScaling
 
 FORMAT = "puhui.federated.credit/1"
@@ -66,17 +67,7 @@ class FederatedCreditModel:
     @property
     def features(self) -> tuple[str, ...]:
         """The platform features the guest half reads (``risk.features`` names)."""
-        return (
-            "applicant_age",
-            "years_in_business",
-            "annual_revenue",
-            "amount_to_revenue",
-            "tax_grade",
-            "industry_section",
-            "employees",
-            "term_months",
-            "repayment_method",
-        )
+        return FEATURES
 
     def ask(self) -> dict[str, Any]:
         """What to ask the partner (the same for every application)."""

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 from puhui.federated.channel import decode, encode
 from puhui.federated.errors import FederatedError
-from puhui.federated.pki import PartyFiles, check_party_files, role_of_peer_cert
+from puhui.federated.pki import PartyFiles, check_party_files, role_of_peer_cert, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +54,6 @@ MAX_REQUEST_BYTES = 1 << 20
 
 class PartnerUnavailable(FederatedError):
     """The partner did not answer in time, refused us, or answered nonsense."""
-
-
-def tls_context(files: PartyFiles, *, server_side: bool) -> ssl.SSLContext:
-    """The federation's TLS rules: its CA only, a certificate required both ways, TLS ≥ 1.2."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    try:
-        ctx.load_verify_locations(cafile=str(files.ca_cert))
-        ctx.load_cert_chain(certfile=str(files.cert), keyfile=str(files.key))
-    except (ssl.SSLError, OSError) as exc:
-        raise FederatedError(f"cannot load the TLS files {files}: {exc}") from None
-    return ctx
 
 
 Answerer = Callable[[Sequence[str], Mapping[str, Any]], list[Any]]

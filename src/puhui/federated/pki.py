@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ __all__ = [
     "other_role",
     "role_of_certificate",
     "role_of_peer_cert",
+    "tls_context",
 ]
 
 ROLES = ("guest", "host")
@@ -399,3 +401,18 @@ def check_party_files(files: PartyFiles, role: str) -> None:
         raise PkiError(f"{files.key} is not the private key of {files.cert}")
     if cert.not_valid_after_utc < _now():
         raise PkiError(f"{files.cert} expired on {cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+def tls_context(files: PartyFiles, *, server_side: bool) -> ssl.SSLContext:
+    """The federation's TLS rules for one party: its CA only (never the system's roots), a
+    certificate required from the peer in both directions, TLS 1.2 or later. Raises
+    :class:`PkiError` naming the files when they cannot be loaded."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        ctx.load_verify_locations(cafile=str(files.ca_cert))
+        ctx.load_cert_chain(certfile=str(files.cert), keyfile=str(files.key))
+    except (ssl.SSLError, OSError) as exc:
+        raise PkiError(f"cannot load this party's TLS files {files}: {exc}") from None
+    return ctx

@@ -69,6 +69,7 @@ from puhui.federated.pki import (
     name_of_peer_cert,
     other_role,
     role_of_peer_cert,
+    tls_context,
 )
 
 __all__ = [
@@ -372,15 +373,10 @@ class HttpChannel:
 
     def _context(self, protocol: int) -> ssl.SSLContext:
         """Our CA only (no system roots), a certificate required from the peer, TLS >= 1.2."""
-        ctx = ssl.SSLContext(protocol)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.verify_mode = ssl.CERT_REQUIRED
         try:
-            ctx.load_verify_locations(cafile=str(self.tls.ca_cert))
-            ctx.load_cert_chain(certfile=str(self.tls.cert), keyfile=str(self.tls.key))
-        except (ssl.SSLError, OSError) as exc:
-            raise PkiError(f"cannot load this party's TLS files {self.tls}: {exc}") from None
-        return ctx
+            return tls_context(self.tls, server_side=protocol == ssl.PROTOCOL_TLS_SERVER)
+        except PkiError as exc:
+            raise PeerRejected(str(exc)) from None
 
     # ----------------------------------------------------------------- life cycle
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from puhui.domain.errors import ValidationError
 from puhui.domain.lifecycle import LoanState
-from puhui.risk.artifact import ModelArtifact
+from puhui.federated.artifact import parse_artifact
 from puhui.risk.monitor import GradeOutcome, MonitorReport, Thresholds, monitor
 from puhui.risk.serving import LiveModels
 from puhui.servicing.delinquency import days_past_due
@@ -47,10 +47,13 @@ def monitor_model(
                 raise ValidationError.single(
                     "model_id", "model.not_found", f"no model {model_id!r}"
                 )
-            label, artifact = f"{row.name}/v{row.version}", ModelArtifact.from_json(row.artifact)
+            label, artifact = f"{row.name}/v{row.version}", parse_artifact(row.artifact)
         if artifact.profile is None:
             raise ValidationError.single(
-                "model_id", "model.no_profile", "this model carries no training profile"
+                "model_id",
+                "model.no_profile",
+                "this model carries no training profile (a federated model has none: its "
+                "partner's half is never seen by the bank)",
             )
         score_bins: list[int] = []
         feature_bins: dict[str, list[int]] = defaultdict(list)

@@ -70,7 +70,8 @@ from puhui.federated.hetero_lr.guest import predict_guest, train_guest
 from puhui.federated.hetero_lr.host import serve_host_predictions, train_host
 from puhui.federated.hetero_lr.model import GuestLRModel, HostLRModel
 from puhui.federated.hetero_lr.params import HeteroLRParams
-from puhui.federated.hetero_lr.protocol import FORMAT, PhaseTimer
+from puhui.federated.hetero_lr.protocol import FORMAT
+from puhui.federated.timing import PhaseClock
 
 __all__ = [
     "FORMAT",
@@ -78,7 +79,7 @@ __all__ = [
     "GuestLRModel",
     "HeteroLRParams",
     "HostLRModel",
-    "PhaseTimer",
+    "PhaseClock",
     "fit_central",
     "predict_guest",
     "serve_host_predictions",

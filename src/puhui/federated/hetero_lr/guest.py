@@ -23,6 +23,7 @@ from puhui.federated.hetero_lr import protocol as pr
 from puhui.federated.hetero_lr.model import GuestLRModel
 from puhui.federated.hetero_lr.params import HeteroLRParams
 from puhui.federated.paillier import PrivateKey, PublicKey
+from puhui.federated.timing import PhaseClock
 
 
 def _count(value: Any, what: str) -> int:
@@ -40,7 +41,7 @@ def train_guest(
     *,
     insecure_for_tests: bool = False,
     workers: int = 1,
-    timer: pr.PhaseTimer | None = None,
+    timer: PhaseClock | None = None,
 ) -> GuestLRModel:
     """Train with the host on ``channel``; returns the guest's half of the model.
 
@@ -49,7 +50,7 @@ def train_guest(
     Raises :class:`~puhui.federated.errors.ProtocolMismatch` if the host refuses the run or
     sends something the protocol does not allow.
     """
-    clock = timer or pr.PhaseTimer()
+    clock = timer or PhaseClock()
     x = ar.check_features(X_guest, "guest")
     rows, width = x.shape
     labels = ar.check_labels(y, rows)
@@ -130,7 +131,7 @@ class _GuestRun:
     """What every mini-batch of one run needs on the guest's side."""
 
     channel: Channel
-    clock: pr.PhaseTimer
+    clock: PhaseClock
     params: HeteroLRParams
     key: PrivateKey
     host_key: PublicKey

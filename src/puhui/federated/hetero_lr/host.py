@@ -21,6 +21,7 @@ from puhui.federated.hetero_lr import protocol as pr
 from puhui.federated.hetero_lr.model import HostLRModel
 from puhui.federated.hetero_lr.params import HeteroLRParams
 from puhui.federated.paillier import MIN_KEY_BITS, PrivateKey, PublicKey
+from puhui.federated.timing import PhaseClock
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def train_host(
     *,
     insecure_for_tests: bool = False,
     workers: int = 1,
-    timer: pr.PhaseTimer | None = None,
+    timer: PhaseClock | None = None,
 ) -> HostLRModel:
     """Take part in the guest's training run on ``channel``; returns the host's half of the model.
 
@@ -74,7 +75,7 @@ def train_host(
     with the guest's. ``insecure_for_tests`` lets a test use keys under 2048 bits (the host
     refuses them otherwise, whatever the guest asks).
     """
-    clock = timer or pr.PhaseTimer()
+    clock = timer or PhaseClock()
     x = ar.check_features(X_host, "host")
     rows, width = x.shape
     names = ar.check_names(feature_names, width, "host")
@@ -115,7 +116,7 @@ def train_host(
     )
 
 
-def _guest_continues(channel: Channel, clock: pr.PhaseTimer) -> bool:
+def _guest_continues(channel: Channel, clock: PhaseClock) -> bool:
     with clock.phase("waiting for the peer"):
         decision = channel.recv(pr.GUEST_DECISION)
     if not isinstance(decision, dict) or not isinstance(decision.get("continue"), bool):
@@ -130,7 +131,7 @@ class _HostRun:
     """What every mini-batch of one run needs on the host's side."""
 
     channel: Channel
-    clock: pr.PhaseTimer
+    clock: PhaseClock
     params: HeteroLRParams
     key: PrivateKey
     guest_key: PublicKey

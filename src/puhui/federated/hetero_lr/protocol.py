@@ -6,10 +6,6 @@ them, and the leak test can assert that nothing else crossed.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from puhui.federated.errors import FederatedError, ProtocolMismatch
@@ -47,24 +43,6 @@ PREDICT_TAGS = (PREDICT_REQUEST, PREDICT_SCORES)
 ROWS_PER_REVEALED_VALUE = 4
 """A party opens a peer's masked gradient only if the batch has at least this many rows per
 gradient value: ``k`` values over ``m ≤ k`` rows would let the peer solve for the residuals."""
-
-
-class PhaseTimer:
-    """Wall seconds per protocol phase (encrypt, products, decrypt, waiting...), for benchmarks."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.seconds)
 
 
 def own_keypair(bits: int, insecure_for_tests: bool) -> PrivateKey:

@@ -50,8 +50,8 @@ from puhui.federated.secureboost.split import (
     left_of_codes,
     node_histograms,
 )
-from puhui.federated.secureboost.timing import PhaseClock
 from puhui.federated.secureboost.tree import Node, Tree
+from puhui.federated.timing import PhaseClock
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

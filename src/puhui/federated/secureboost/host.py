@@ -34,7 +34,7 @@ from puhui.federated.secureboost.histogram import EncryptedHistograms
 from puhui.federated.secureboost.model import HostModel, HostSplit, feature_names_or_default
 from puhui.federated.secureboost.params import SecureBoostParams
 from puhui.federated.secureboost.split import Candidates, candidate_specs, left_of_codes
-from puhui.federated.secureboost.timing import PhaseClock
+from puhui.federated.timing import PhaseClock
 
 IntArray = npt.NDArray[np.int64]
 _HOST_PHASES = ("conversion", "histogram", "packing", "partition", "waiting")

@@ -1,4 +1,7 @@
-"""Seconds per phase of one tree, as each party measures them (reported with the model)."""
+"""Seconds per protocol phase, as each party measures them (reported with models and runs).
+
+One clock for every protocol: SecureBoost times each tree with it, vertical LR each run.
+"""
 
 from __future__ import annotations
 
@@ -22,5 +25,10 @@ class PhaseClock:
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
+    def as_dict(self) -> dict[str, float]:
+        """Seconds per phase so far."""
+        return dict(self.seconds)
+
     def finish(self) -> dict[str, float]:
+        """Seconds per phase, plus ``total``: wall time since the clock was created."""
         return {**self.seconds, "total": time.perf_counter() - self._started}
