@@ -74,6 +74,30 @@ class CorrelationId:
         await self.app(scope, receive, send_with_id)
 
 
+def nodelay_on_passed_sockets() -> None:
+    """Make asyncio turn Nagle's algorithm off on every accepted TCP connection of this process.
+
+    With ``--workers N`` uvicorn binds the listening socket in the supervisor and hands it to
+    each worker; that socket, and so every connection accepted from it, reports protocol 0
+    instead of TCP, and asyncio sets ``TCP_NODELAY`` only on sockets that say TCP (uvicorn
+    issue #3149). A response then leaves in two writes (head, body) and the second waits for
+    the client's delayed ACK: measured, every keep-alive request after the first took 44 ms
+    instead of 1-2. The single-process server is not affected (asyncio binds that socket
+    itself). The family and type of the socket are what matter, so that is all this checks.
+    """
+    import asyncio.base_events
+    import socket
+
+    if not hasattr(socket, "TCP_NODELAY") or not hasattr(asyncio.base_events, "_set_nodelay"):
+        return  # nothing to fix where asyncio never sets it
+
+    def set_nodelay(sock: socket.socket) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    asyncio.base_events._set_nodelay = set_nodelay
+
+
 def create_app(platform: Platform) -> FastAPI:
     app = FastAPI(
         title="Puhui open platform",
@@ -120,6 +144,7 @@ def app_from_settings() -> FastAPI:
     from puhui.bootstrap import platform
     from puhui.privacy.masking import install_log_masking
 
+    nodelay_on_passed_sockets()
     p = platform()
     logging.basicConfig(level=p.settings.log_level)
     install_log_masking()

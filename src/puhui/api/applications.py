@@ -13,10 +13,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
-from puhui.api.context import Partner, platform_of
+from puhui.api.context import Partner, PartnerContext, platform_of
 from puhui.api.offers import OfferOut, offer_out
-from puhui.api.schemas import DecimalString, StrictModel
+from puhui.api.schemas import DecimalString, ResponseModel, StrictModel
 from puhui.api.time import Now
 from puhui.domain.lifecycle import ApplicationState
 from puhui.origination.decide import decide_application
@@ -68,7 +69,7 @@ class ApplicationIn(StrictModel):
     consents: list[ConsentIn] = Field(max_length=10)
 
 
-class DecisionOut(StrictModel):
+class DecisionOut(ResponseModel):
     outcome: str
     automated: bool
     decided_by: str
@@ -78,7 +79,7 @@ class DecisionOut(StrictModel):
     decided_at: datetime
 
 
-class ApplicationOut(StrictModel):
+class ApplicationOut(ResponseModel):
     id: str
     external_ref: str
     state: str
@@ -118,7 +119,17 @@ def _out(view: ApplicationView, applicant: dict[str, str] | None = None) -> Appl
     response_model=ApplicationOut,
     summary="Submit an application; it is decided in the same request",
 )
-def submit(body: ApplicationIn, request: Request, partner: Partner, now: Now) -> ApplicationOut:
+async def submit(
+    body: ApplicationIn, request: Request, partner: Partner, now: Now
+) -> ApplicationOut:
+    # The use cases block, so they run in the thread pool — in one hand-off: for a plain
+    # ``def`` handler FastAPI makes a second one just to check the returned model.
+    return await run_in_threadpool(_submit, body, request, partner, now)
+
+
+def _submit(
+    body: ApplicationIn, request: Request, partner: PartnerContext, now: datetime
+) -> ApplicationOut:
     p = platform_of(request)
     raw = body.model_dump()
     raw.update(institution_code=partner.institution_code, submitted_at=now)
@@ -134,6 +145,7 @@ def submit(body: ApplicationIn, request: Request, partner: Partner, now: Now) ->
             institution_id=partner.institution_id,
             application_id=receipt.application_id,
             at=now,
+            vault=p.vault,
         )
         if result.recorded is not None:  # answer from what was written: no read-back
             view = decided_view(result.recorded, result.review_task_id)

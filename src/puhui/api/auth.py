@@ -87,7 +87,7 @@ from puhui.api.partners import load_client, valid_secrets
 from puhui.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, problem
 from puhui.bootstrap import Platform
 from puhui.privacy.errors import UnknownKeyError
-from puhui.store.models import ApiClient, RequestNonce
+from puhui.store.models import ApiClient, RequestNonce, table
 
 TOKEN_PATH = "/v1/oauth/token"
 TIMESTAMP_HEADER = "X-Puhui-Timestamp"
@@ -442,12 +442,13 @@ def _check_signed(
     claimed: Claim | None = None
     with security.platform.sessions() as session:
         try:
-            session.execute(
-                insert(RequestNonce).values(
-                    client_id=client.client_id,
-                    nonce=signed.nonce,
-                    seen_at=datetime.fromtimestamp(signed.timestamp, UTC),
-                )
+            session.connection().execute(
+                _INSERT_NONCE,
+                {
+                    "client_id": client.client_id,
+                    "nonce": signed.nonce,
+                    "seen_at": datetime.fromtimestamp(signed.timestamp, UTC),
+                },
             )
         except IntegrityError:
             raise auth_problem(
@@ -460,6 +461,9 @@ def _check_signed(
     partner = PartnerContext(client.institution_id, client.institution_code, client.client_id)
     _housekeeping(security, now)
     return partner, decision, claimed
+
+
+_INSERT_NONCE = insert(table(RequestNonce))
 
 
 def _client(security: ApiSecurity, client_id: str) -> CachedClient:

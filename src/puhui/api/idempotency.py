@@ -43,8 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import ColumnElement, Executable, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -54,7 +53,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from puhui.api.context import PartnerContext
 from puhui.api.limits import ApiProblem, replay_body
-from puhui.store.models import IdempotencyRecord
+from puhui.store.models import IdempotencyRecord, table
+from puhui.store.types import UTCDateTime
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -246,26 +246,7 @@ class IdempotencyStore:
             "created_at": now,
             "expires_at": now + self.ttl,
         }
-        dialect = session.get_bind().dialect.name
-        target = [IdempotencyRecord.institution_id, IdempotencyRecord.key]
-        stmt: Executable
-        if dialect == "postgresql":
-            stmt = (
-                postgresql.insert(IdempotencyRecord)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=target)
-                .returning(IdempotencyRecord.id)
-            )
-        elif dialect == "sqlite":
-            stmt = (
-                sqlite.insert(IdempotencyRecord)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=target)
-                .returning(IdempotencyRecord.id)
-            )
-        else:  # pragma: no cover - the platform runs on these two only
-            raise RuntimeError(f"idempotency claims are not implemented for {dialect}")
-        record_id = session.execute(stmt).scalar_one_or_none()
+        record_id = session.connection().execute(_CLAIM, row).scalar_one_or_none()
         return None if record_id is None else Claim(int(record_id), now)
 
     def _existing(
@@ -325,15 +306,15 @@ class IdempotencyStore:
         """Store the response; False if the claim was lost (taken over after the lease)."""
         body, headers = _encode_body(response)
         with self._sessions() as session:
-            result = session.execute(
-                update(IdempotencyRecord)
-                .where(*_held(claim))
-                .values(
-                    state=COMPLETED,
-                    response_status=response.status,
-                    response_body=body,
-                    response_headers=headers,
-                )
+            result = session.connection().execute(
+                _COMPLETE,
+                {
+                    "record_id": claim.record_id,
+                    "started_at": claim.started_at,
+                    "status": response.status,
+                    "body": body,
+                    "headers": headers,
+                },
             )
             session.commit()
             return getattr(result, "rowcount", 0) == 1
@@ -352,6 +333,37 @@ class IdempotencyStore:
             )
             session.commit()
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+_KEYS = table(IdempotencyRecord)
+
+
+_CLAIM = text(
+    "INSERT INTO idempotency_keys (institution_id, key, method, path, request_hash, state, "
+    "created_at, expires_at) VALUES (:institution_id, :key, :method, :path, :request_hash, "
+    ":state, :created_at, :expires_at) ON CONFLICT (institution_id, key) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("created_at", type_=UTCDateTime()), bindparam("expires_at", type_=UTCDateTime())
+)
+"""The claim as text (the same on PostgreSQL and SQLite ≥ 3.35): SQLAlchemy cannot cache a
+compiled ``ON CONFLICT`` statement, so the expression form was compiled on every request."""
+
+
+_COMPLETE = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.id == bindparam("record_id"),
+        _KEYS.c.state == IN_PROGRESS,
+        _KEYS.c.created_at == bindparam("started_at"),
+    )
+    .values(
+        state=COMPLETED,
+        response_status=bindparam("status"),
+        response_body=bindparam("body"),
+        response_headers=bindparam("headers"),
+    )
+)
+"""Store the response of a held claim (built once; see :meth:`IdempotencyStore.complete`)."""
 
 
 def _held(claim: Claim) -> tuple[ColumnElement[bool], ...]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from puhui.api.context import Partner, platform_of
-from puhui.api.schemas import DecimalString, StrictModel
+from puhui.api.schemas import DecimalString, ResponseModel, StrictModel
 from puhui.api.time import Now
 from puhui.domain.pricing import percent
 from puhui.origination.accept import accept_offer
@@ -18,7 +18,7 @@ from puhui.origination.views import OfferView, offer_view
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 
 
-class OfferOut(StrictModel):
+class OfferOut(ResponseModel):
     """Field order is deliberate: the APR is the first and headline rate (PBOC 〔2021〕 No. 3)."""
 
     apr: str = Field(description="年化利率 APR, percent, by IRR over all costs — the headline")

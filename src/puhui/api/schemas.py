@@ -32,8 +32,20 @@ DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$"
 _DECIMAL = re.compile(DECIMAL_PATTERN)
 
 
+class ResponseModel(BaseModel):
+    """Base of a response body: the same schema rules as :class:`StrictModel` (no unknown
+    fields, stripped strings) without its NUL check.
+
+    A response is built from values already checked on their way in, and the check walks
+    every string of nested lists and dicts — an offer's schedule is a few hundred of them —
+    on each response the hot path sends."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
 class StrictModel(BaseModel):
-    """Base of every API body: unknown fields are an error, strings are stripped."""
+    """Base of every API request body (and of responses not on a hot path): unknown fields
+    are an error, strings are stripped, and text must not contain NUL."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

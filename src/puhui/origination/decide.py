@@ -5,11 +5,15 @@ One unit of work: start the review, gather the facts (no personal data decrypted
 from the stored birth date, sharing from blind-index counts), run the anti-fraud and credit
 assessors, apply knock-outs and cut-offs, price the offer within the legal cap, and record the
 decision, the offer or the review task, and their events.
+
+On the API's hot path: the application and its parties' facts come in one query on the
+connection, its state moves with a versioned UPDATE (``ApplicationRepository.change_state``)
+and the new rows go in with one INSERT each, so the ORM tracks nothing here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -17,7 +21,8 @@ from puhui.domain.clock import business_date, require_aware
 from puhui.domain.errors import ValidationError
 from puhui.domain.identifiers import age_on
 from puhui.domain.lifecycle import APPLICATION, ApplicationState
-from puhui.domain.pricing import percent
+from puhui.domain.pricing import InstitutionType, percent
+from puhui.domain.schedule import RepaymentMethod
 from puhui.fraud.features import fraud_features
 from puhui.origination.assessment import (
     ApplicationFacts,
@@ -28,8 +33,10 @@ from puhui.origination.assessment import (
 )
 from puhui.origination.credit_model import current_credit_assessor
 from puhui.origination.fraud_check import current_fraud_assessor
-from puhui.origination.pricing_offer import OfferTerms, price_application
+from puhui.origination.pricing_offer import OfferTerms, price
 from puhui.origination.product import DEFAULT_PRODUCT, Product
+from puhui.privacy.partner_key import reveal_partner_key
+from puhui.privacy.vault import Vault
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
 
@@ -49,7 +56,8 @@ class DecisionResult:
 
 @dataclass(frozen=True)
 class RecordedDecision:
-    """What :func:`decide_application` wrote (detached rows, every attribute loaded)."""
+    """What :func:`decide_application` wrote (rows outside any session, every attribute set
+    as reading them back would give it)."""
 
     application: m.Application
     decision: m.Decision
@@ -70,6 +78,18 @@ def load_application(uow: UnitOfWork, institution_id: str, application_id: str) 
     return app
 
 
+def _with_partner_key(
+    uow: UnitOfWork, vault: Vault | None, facts: ApplicationFacts, app: m.Application, at: datetime
+) -> ApplicationFacts:
+    """The facts with the business key for a federated model's partner, or why not."""
+    if vault is None:
+        return replace(facts, partner_refusal="this decision was made without the vault")
+    key, refusal = reveal_partner_key(
+        uow, vault, applicant_id=app.applicant_id, enterprise_id=app.enterprise_id, at=at
+    )
+    return replace(facts, partner_key=key, partner_refusal=refusal)
+
+
 def decide_application(
     uow: UnitOfWork,
     *,
@@ -79,22 +99,28 @@ def decide_application(
     fraud: FraudAssessor | None = None,
     credit: CreditAssessor | None = None,
     product: Product = DEFAULT_PRODUCT,
+    vault: Vault | None = None,
 ) -> DecisionResult:
+    """Assess and decide one submitted application, in one transaction.
+
+    ``vault`` lets a federated credit model reveal the business key to the data partner
+    (under the applicant's joint-modelling consent, audited); without it such a model uses its
+    fallback and the decision says so."""
     at = require_aware(at, "at")
     today = business_date(at)
     with uow:
-        parties = uow.applications.with_parties(institution_id, application_id)
-        if parties is None:
+        found = uow.applications.for_decision(institution_id, application_id)
+        if found is None:
             raise ValidationError.single(
                 "application_id", "application.not_found", "no such application"
             )
-        app, applicant, enterprise, institution = parties
+        app = found.application
         state = APPLICATION.apply(ApplicationState(app.state), "start_review")
-        if applicant.birth_date is None:
+        if found.birth_date is None:
             raise ValidationError.single(
                 "application_id", "applicant.erased", "the applicant's data has been erased"
             )
-        features, list_hits = fraud_features(uow.session, app.id, enterprise.annual_revenue)
+        features, list_hits = fraud_features(uow.session, app.id, found.annual_revenue)
         facts = ApplicationFacts(
             application_id=app.id,
             institution_id=institution_id,
@@ -102,17 +128,20 @@ def decide_application(
             amount=app.amount,
             term_months=app.term_months,
             repayment_method=app.repayment_method,
-            applicant_age=age_on(applicant.birth_date, today),
-            years_in_business=_years_between(enterprise.registered_on, today),
-            annual_revenue=enterprise.annual_revenue,
-            tax_grade=enterprise.tax_grade,
-            industry_code=enterprise.industry_code,
-            employees=enterprise.employees,
-            uscc_needs_verification=enterprise.uscc_needs_verification,
+            applicant_age=age_on(found.birth_date, today),
+            years_in_business=_years_between(found.registered_on, today),
+            annual_revenue=found.annual_revenue,
+            tax_grade=found.tax_grade,
+            industry_code=found.industry_code,
+            employees=found.employees,
+            uscc_needs_verification=found.uscc_needs_verification,
             fraud_features=features,
         )
         fraud_result = (fraud or current_fraud_assessor(uow.session)).assess(facts)
-        credit_result = (credit or current_credit_assessor(uow.session)).assess(facts)
+        credit_assessor = credit or current_credit_assessor(uow.session)
+        if getattr(credit_assessor, "needs_partner_key", False):
+            facts = _with_partner_key(uow, vault, facts, app, at)
+        credit_result = credit_assessor.assess(facts)
 
         offer_terms: OfferTerms | None = None
         reasons: tuple[Reason, ...]
@@ -134,14 +163,16 @@ def decide_application(
                 *credit_result.reasons,
             )
         else:
-            priced = price_application(
-                app,
-                enterprise,
-                institution,
-                grade=credit_result.grade,
+            priced = price(
                 product=product,
-                annual_rate=credit_result.annual_rate,
+                grade=credit_result.grade,
+                asked_amount=app.amount,
+                annual_revenue=found.annual_revenue,
+                term_months=app.term_months,
+                method=RepaymentMethod(app.repayment_method),
                 start=today,
+                institution_type=InstitutionType(found.institution_type),
+                annual_rate=credit_result.annual_rate,
             )
             if isinstance(priced, Reason):
                 outcome, reasons = "decline", (priced,)
@@ -157,7 +188,7 @@ def decide_application(
                 )
 
         state = APPLICATION.apply(state, outcome, {"reasons": reasons})
-        app.state = state.value
+        uow.applications.change_state(app, state.value)
         decision = m.Decision(
             application_id=app.id,
             outcome=state.value,
@@ -179,7 +210,7 @@ def decide_application(
                 "model": dict(credit_result.details),
             },
         )
-        uow.session.add(decision)
+        rows: list[m.Base] = [decision]
         task_id = None
         offer_id = m.new_id("ofr") if offer_terms is not None else None
         if state is ApplicationState.REFERRED:
@@ -192,10 +223,11 @@ def decide_application(
                 reason="; ".join(r.code for r in reasons),
                 requested_by=credit_result.model_version,
             )
-            uow.session.add(task)
+            rows.append(task)
             task_id = task.id
-        # No flush here: the new rows reference only rows that exist already, so one flush
-        # (the audit head's read, then the commit) writes them all.
+        # Written now, one INSERT each, outside the session's unit of work: they reference
+        # only rows that exist already and are never changed again here.
+        uow.insert(*rows)
         uow.record_event(
             aggregate_type="application",
             aggregate_id=app.id,
@@ -264,7 +296,7 @@ def create_offer(
         total_cost=terms.total_cost,
         expires_at=at + product.offer_validity,
     )
-    uow.session.add(offer)
+    uow.insert(offer)
     uow.record_event(
         aggregate_type="offer",
         aggregate_id=offer.id,

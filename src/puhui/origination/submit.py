@@ -8,6 +8,10 @@ and its audit record. A failure anywhere leaves nothing behind.
 
 Retrying with the same institution and ``external_ref`` returns the application already
 created (``replayed=True``); reusing the reference for a different application is refused.
+
+It is the API's hot path, so it is written for few statements: one query finds the institution
+and whichever of the application, the person and the business exist already, and new rows go
+in with one INSERT per table (``UnitOfWork.insert``) rather than through the ORM's flush.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from puhui.origination.submission import (
     validate_submission,
 )
 from puhui.privacy import consent as consent_rules
-from puhui.privacy.blind_index import BlindIndexer, IndexKind
+from puhui.privacy.blind_index import BlindIndexer
 from puhui.privacy.consent import DataCategory, Purpose
 from puhui.privacy.masking import mask_mobile
-from puhui.privacy.personal_data import new_subject_key, seal, wrapped_key
+from puhui.privacy.personal_data import seal, subject_key, wrapped_key
 from puhui.privacy.vault import Vault, WrappedDataKey
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
@@ -72,19 +76,36 @@ def submit_application(
 
 
 def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submission) -> Receipt:
-    id_bidx = indexer.index(IndexKind.ID_NUMBER, sub.legal_representative.id_number.value)
-    uscc_bidx = indexer.index(IndexKind.USCC, sub.enterprise.uscc.value)
+    person = sub.legal_representative
+    # Every blind index once: the link rows, the look-ups and the columns share them.
+    links = links_of(
+        indexer,
+        (
+            ("device", sub.device_id),
+            ("ip", sub.ip),
+            ("mobile", person.mobile.value),
+            ("bank_account", person.bank_account.value),
+            ("id_number", person.id_number.value),
+            ("uscc", sub.enterprise.uscc.value),
+            ("address", person.address),
+        ),
+    )
+    index = {link.kind: link.key for link in links}
+    id_bidx, uscc_bidx = index["id_number"], index["uscc"]
     with uow:
-        institution = uow.institutions.by_code(sub.institution_code)
-        if institution is None:
+        found = uow.applications.submission_targets(
+            sub.institution_code, sub.external_ref, id_bidx, uscc_bidx
+        )
+        if found is None:
             raise ValidationError.single(
                 "institution_code", "institution.unknown", "no institution with this code"
             )
-        existing = uow.applications.by_external_ref(institution.id, sub.external_ref)
-        if existing is not None:
+        if found.application_id is not None:
+            existing = uow.applications.get(found.application_id)
+            assert existing is not None
             return _replay(uow, existing, sub, id_bidx, uscc_bidx)
 
-        applicant = uow.applicants.by_id_number(institution.id, id_bidx)
+        applicant = None if found.applicant_id is None else uow.applicants.get(found.applicant_id)
         # Consent is checked before anything is written: the new grants and any on record.
         on_record = list(uow.consents.for_applicant(applicant.id)) if applicant else []
         proposed = [consent_rules.to_row("pending", g) for g in sub.consents]
@@ -96,57 +117,56 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
             at=sub.submitted_at,
         )
 
-        applicant = _upsert_applicant(
-            uow, vault, indexer, institution.id, applicant, sub.legal_representative, id_bidx
+        # New rows are written with one INSERT per table (``UnitOfWork.insert``), keys first:
+        # the subjects reference their keys, the application its subjects, links the
+        # application. Existing subjects are updated through the session and flushed at commit.
+        keys: list[m.DataKey] = []
+        rows: list[m.Base] = []
+        institution_id = found.institution_id
+        applicant = _seal_applicant(uow, vault, institution_id, applicant, person, index, keys)
+        if applicant not in uow.session:
+            rows.append(applicant)
+        enterprise = (
+            None if found.enterprise_id is None else uow.enterprises.get(found.enterprise_id)
         )
-        enterprise = _upsert_enterprise(uow, vault, institution.id, sub.enterprise, uscc_bidx)
-        for grant in sub.consents:
-            uow.consents.add(consent_rules.to_row(applicant.id, grant))
-        application = uow.applications.add(
-            m.Application(
-                id=m.new_id("app"),  # known now: the event names it before the flush
-                institution_id=institution.id,
-                external_ref=sub.external_ref,
-                enterprise_id=enterprise.id,
-                applicant_id=applicant.id,
-                amount=sub.amount,
-                term_months=sub.term_months,
-                repayment_method=sub.repayment_method.value,
-                purpose=sub.purpose,
-                channel=sub.channel,
-                device_bidx=indexer.index_or_none(IndexKind.DEVICE, sub.device_id),
-                ip_bidx=indexer.index_or_none(IndexKind.IP, sub.ip),
-                state=ApplicationState.SUBMITTED.value,
-                submitted_at=sub.submitted_at,
-                business_date=sub.business_date,
-            )
+        enterprise = _seal_enterprise(
+            vault, institution_id, enterprise, sub.enterprise, uscc_bidx, keys
         )
-        person = sub.legal_representative
-        uow.flush()  # the links reference the application row
+        if enterprise not in uow.session:
+            rows.append(enterprise)
+        rows += [consent_rules.to_row(applicant.id, grant) for grant in sub.consents]
+        application = m.Application(
+            id=m.new_id("app"),
+            institution_id=institution_id,
+            external_ref=sub.external_ref,
+            enterprise_id=enterprise.id,
+            applicant_id=applicant.id,
+            amount=sub.amount,
+            term_months=sub.term_months,
+            repayment_method=sub.repayment_method.value,
+            purpose=sub.purpose,
+            channel=sub.channel,
+            device_bidx=index.get("device") if sub.device_id else None,
+            ip_bidx=index.get("ip") if sub.ip else None,
+            state=ApplicationState.SUBMITTED.value,
+            submitted_at=sub.submitted_at,
+            business_date=sub.business_date,
+        )
+        rows.append(application)
+        uow.insert(*keys, *rows)
         record_links(
             uow.session,
             application_id=application.id,
-            institution_id=institution.id,
+            institution_id=institution_id,
             identity=id_bidx,
             occurred_at=sub.submitted_at,
-            links=links_of(
-                indexer,
-                (
-                    ("device", sub.device_id),
-                    ("ip", sub.ip),
-                    ("mobile", person.mobile.value),
-                    ("bank_account", person.bank_account.value),
-                    ("id_number", person.id_number.value),
-                    ("uscc", sub.enterprise.uscc.value),
-                    ("address", person.address),
-                ),
-            ),
+            links=links,
         )
         uow.record_event(
             aggregate_type="application",
             aggregate_id=application.id,
             event_type="application.submitted",
-            institution_id=institution.id,
+            institution_id=institution_id,
             purpose=PURPOSE.value,
             payload={
                 "external_ref": sub.external_ref,
@@ -155,7 +175,7 @@ def _submit(uow: UnitOfWork, vault: Vault, indexer: BlindIndexer, sub: Submissio
                 "repayment_method": sub.repayment_method.value,
                 "applicant_id": applicant.id,
                 "enterprise_id": enterprise.id,
-                "mobile": mask_mobile(sub.legal_representative.mobile.value),
+                "mobile": mask_mobile(person.mobile.value),
                 "uscc_needs_verification": sub.enterprise.uscc.needs_registry_verification,
             },
         )
@@ -199,21 +219,24 @@ def _replay(
     )
 
 
-def _upsert_applicant(
+def _seal_applicant(
     uow: UnitOfWork,
     vault: Vault,
-    indexer: BlindIndexer,
     institution_id: str,
     applicant: m.Applicant | None,
     person: PersonInput,
-    id_bidx: str,
+    index: Mapping[str, str],
+    keys: list[m.DataKey],
 ) -> m.Applicant:
+    """The applicant with the person's data sealed: a new row (not in the session, with its
+    new data key appended to ``keys``), or the one on record updated in the session."""
     key: WrappedDataKey | None
     if applicant is None or applicant.erased_at is not None:
-        key = new_subject_key(uow, vault)
+        key, key_row = subject_key(vault)
+        keys.append(key_row)
         if applicant is None:
-            applicant = uow.applicants.add(
-                m.Applicant(institution_id=institution_id, data_key_id=key.key_id)
+            applicant = m.Applicant(
+                id=m.new_id("apl"), institution_id=institution_id, data_key_id=key.key_id
             )
         else:  # a person erased earlier applies again: a fresh key, a fresh record
             applicant.data_key_id = key.key_id
@@ -227,27 +250,32 @@ def _upsert_applicant(
     applicant.mobile_enc = seal(vault, key, t, "mobile", person.mobile.value)
     applicant.bank_account_enc = seal(vault, key, t, "bank_account", person.bank_account.value)
     applicant.address_enc = seal(vault, key, t, "address", person.address)
-    applicant.id_number_bidx = id_bidx
-    applicant.mobile_bidx = indexer.index(IndexKind.MOBILE, person.mobile.value)
-    applicant.bank_account_bidx = indexer.index(IndexKind.BANK_CARD, person.bank_account.value)
+    applicant.id_number_bidx = index["id_number"]
+    applicant.mobile_bidx = index["mobile"]
+    applicant.bank_account_bidx = index["bank_account"]
     applicant.birth_date = person.id_number.birth_date
-    uow.flush()
     return applicant
 
 
-def _upsert_enterprise(
-    uow: UnitOfWork, vault: Vault, institution_id: str, ent: EnterpriseInput, uscc_bidx: str
+def _seal_enterprise(
+    vault: Vault,
+    institution_id: str,
+    enterprise: m.Enterprise | None,
+    ent: EnterpriseInput,
+    uscc_bidx: str,
+    keys: list[m.DataKey],
 ) -> m.Enterprise:
-    enterprise = uow.enterprises.by_uscc(institution_id, uscc_bidx)
+    """The enterprise with this submission's facts: a new row (its key appended to ``keys``)
+    or the one on record, updated in the session."""
     if enterprise is None:
-        key = new_subject_key(uow, vault)
-        enterprise = uow.enterprises.add(
-            m.Enterprise(
-                institution_id=institution_id,
-                data_key_id=key.key_id,
-                uscc_bidx=uscc_bidx,
-                uscc_enc=seal(vault, key, "enterprises", "uscc", ent.uscc.value),
-            )
+        key, key_row = subject_key(vault)
+        keys.append(key_row)
+        enterprise = m.Enterprise(
+            id=m.new_id("ent"),
+            institution_id=institution_id,
+            data_key_id=key.key_id,
+            uscc_bidx=uscc_bidx,
+            uscc_enc=seal(vault, key, "enterprises", "uscc", ent.uscc.value),
         )
     enterprise.name = ent.name
     enterprise.uscc_needs_verification = ent.uscc.needs_registry_verification
@@ -257,5 +285,4 @@ def _upsert_enterprise(
     enterprise.annual_revenue = ent.annual_revenue
     enterprise.tax_grade = ent.tax_grade
     enterprise.employees = ent.employees
-    uow.flush()
     return enterprise

@@ -4,7 +4,9 @@ Each record's hash covers its own content, its sequence number and the previous 
 so editing, deleting or reordering any record breaks the chain from that point on; the single
 ``audit_head`` row catches a deleted tail. Appenders lock the head row, so concurrent
 transactions queue instead of forking the chain (PostgreSQL ``SELECT … FOR UPDATE``; SQLite
-serialises writers with ``BEGIN IMMEDIATE``).
+serialises writers with ``BEGIN IMMEDIATE``). A unit of work collects its records and chains
+them in one go just before it commits (:func:`write`): one lock, one multi-row insert and one
+head update per transaction, however many records it writes.
 
 Records carry ids, field names and masked values only — never personal data in the clear. An
 operator who can rewrite the whole table can rewrite the chain too: publish the head hash that
@@ -16,18 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from puhui.store.models import AuditHead, AuditRecord
+from puhui.store.models import AuditHead, AuditRecord, table
 
 GENESIS_HASH = "0" * 64
-_HEAD_KEY = "puhui.audit_head"
 
 
 def _canonical_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -64,6 +65,107 @@ def record_hash(
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit record waiting for its place in the chain (see :func:`write`).
+
+    ``details`` are already canonical: the caller's mapping is snapshotted when the entry is
+    made, so a later change to that mapping cannot reach the log."""
+
+    occurred_at: datetime
+    actor: str
+    action: str
+    subject_type: str
+    subject_id: str
+    purpose: str | None
+    details: dict[str, Any]
+
+
+def entry(
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    purpose: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Entry:
+    """An :class:`Entry` stamped now (or ``at``), UTC, with canonical details."""
+    return Entry(
+        (at or datetime.now(UTC)).astimezone(UTC),
+        actor,
+        action,
+        subject_type,
+        subject_id,
+        purpose,
+        _canonical_details(details),
+    )
+
+
+_HEAD = table(AuditHead)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_INSERT_RECORDS = insert(table(AuditRecord))
+
+
+def write(session: Session, entries: Sequence[Entry]) -> int:
+    """Chain ``entries``, in order, onto the log in the session's transaction; returns the new
+    head's sequence number (the old one when there is nothing to write).
+
+    The head row is locked, read and moved once per call, and the records go in as one
+    multi-row insert: a unit of work collects its entries and calls this once, just before
+    it commits (``store.unit_of_work``). Locking late keeps the head — the one row every
+    writer queues on — locked for the end of the transaction only, not from its first change.
+    Each record's hash is computed exactly as :func:`record_hash` defines it, so
+    :func:`verify` checks records written one at a time and in batches alike.
+    """
+    conn = session.connection()
+    head = conn.execute(_LOCK_HEAD).first()
+    seq, prev = (0, GENESIS_HASH) if head is None else (int(head.seq), str(head.hash))
+    if not entries:
+        return seq
+    rows = []
+    for e in entries:
+        seq += 1
+        digest = record_hash(
+            prev,
+            seq,
+            e.occurred_at,
+            e.actor,
+            e.action,
+            e.subject_type,
+            e.subject_id,
+            e.purpose,
+            e.details,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "occurred_at": e.occurred_at,
+                "actor": e.actor,
+                "action": e.action,
+                "subject_type": e.subject_type,
+                "subject_id": e.subject_id,
+                "purpose": e.purpose,
+                "details": e.details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(_INSERT_RECORDS, rows)
+    if head is None:  # a database whose migration did not seed the head
+        conn.execute(insert(_HEAD).values(id=1, seq=seq, hash=prev))
+    else:
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+    return seq
+
+
 def append(
     session: Session,
     *,
@@ -74,42 +176,23 @@ def append(
     purpose: str | None = None,
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditRecord:
-    """Append one record in the caller's transaction; it commits or rolls back with the change."""
-    head = session.info.get(_HEAD_KEY)
-    if head is None:
-        head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-        if head is None:
-            head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
-            session.add(head)
-        session.info[_HEAD_KEY] = head
-    occurred_at = (at or datetime.now(UTC)).astimezone(UTC)
-    canonical = _canonical_details(details)
-    seq = head.seq + 1
-    digest = record_hash(
-        head.hash, seq, occurred_at, actor, action, subject_type, subject_id, purpose, canonical
+) -> int:
+    """Append one record now, in the caller's transaction (it commits or rolls back with the
+    change); returns its sequence number. A unit of work batches its records instead."""
+    return write(
+        session,
+        [
+            entry(
+                actor=actor,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                purpose=purpose,
+                details=details,
+                at=at,
+            )
+        ],
     )
-    record = AuditRecord(
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        purpose=purpose,
-        details=canonical,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(record)
-    head.seq = seq
-    head.hash = digest
-    return record
-
-
-def forget_cached_head(session: Session) -> None:
-    """Forget the cached head after commit or rollback: its lock ended with the transaction."""
-    session.info.pop(_HEAD_KEY, None)
 
 
 @dataclass

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import insert
-
 from puhui.privacy import consent as consent_rules
 from puhui.privacy.consent import DataCategory, Purpose
 from puhui.privacy.vault import Vault, WrappedDataKey
@@ -43,19 +41,25 @@ def wrapped_key(row: m.DataKey | None) -> WrappedDataKey | None:
     return WrappedDataKey(row.id, row.master_key_id, row.wrapped)
 
 
+def subject_key(vault: Vault) -> tuple[WrappedDataKey, m.DataKey]:
+    """A new data key for a new data subject, and its row — for the caller to insert ahead of
+    the subject's row (``UnitOfWork.insert``), with other rows in one go."""
+    _, wrapped = vault.new_data_key()
+    row = m.DataKey(
+        id=wrapped.key_id,
+        master_key_id=wrapped.master_key_id,
+        wrapped=wrapped.wrapped,
+        created_at=utcnow(),
+    )
+    return wrapped, row
+
+
 def new_subject_key(uow: UnitOfWork, vault: Vault) -> WrappedDataKey:
     """Create and store a data key for a new data subject."""
-    _, wrapped = vault.new_data_key()
+    wrapped, row = subject_key(vault)
     # Written at once, before the subject that references it (no ORM relationship would order
     # the two in a flush); a plain INSERT, since nothing reads the row back as an object.
-    uow.session.execute(
-        insert(m.DataKey).values(
-            id=wrapped.key_id,
-            master_key_id=wrapped.master_key_id,
-            wrapped=wrapped.wrapped,
-            created_at=utcnow(),
-        )
-    )
+    uow.insert(row)
     return wrapped
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -46,6 +47,14 @@ def new_id(prefix: str) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """The model's table, for plain Core statements on the hot paths: built once, executed on
+    the connection, they skip the ORM's statement plugin (keys are column names there)."""
+    found = model.__table__
+    assert isinstance(found, Table)
+    return found
 
 
 class Institution(Base):

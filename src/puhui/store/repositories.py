@@ -7,12 +7,16 @@ reach another partner's rows by accident.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from datetime import date
+from decimal import Decimal
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, bindparam, func, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from puhui.store import models as m
+from puhui.store.types import utcnow
 
 T = TypeVar("T", bound=m.Base)
 
@@ -105,8 +109,117 @@ class ConsentRepository(Repository[m.Consent]):
         ).all()
 
 
+class SubmissionTargets(NamedTuple):
+    """What a new submission must know first: its institution, and which of the rows it names
+    exist already (None where not)."""
+
+    institution_id: str
+    application_id: str | None
+    """The institution's application with the same ``external_ref`` (a retry)."""
+    applicant_id: str | None
+    enterprise_id: str | None
+
+
+def _submission_targets() -> Select[Any]:
+    ins, app, apl, ent = (
+        m.table(t) for t in (m.Institution, m.Application, m.Applicant, m.Enterprise)
+    )
+    return (
+        select(ins.c.id, app.c.id, apl.c.id, ent.c.id)
+        .select_from(ins)
+        .outerjoin(
+            app, and_(app.c.institution_id == ins.c.id, app.c.external_ref == bindparam("ref"))
+        )
+        .outerjoin(
+            apl, and_(apl.c.institution_id == ins.c.id, apl.c.id_number_bidx == bindparam("idb"))
+        )
+        .outerjoin(ent, and_(ent.c.institution_id == ins.c.id, ent.c.uscc_bidx == bindparam("usb")))
+        .where(ins.c.code == bindparam("code"))
+    )
+
+
+_SUBMISSION_TARGETS = _submission_targets()
+
+
+class DecisionInputs(NamedTuple):
+    """An application and what deciding it reads of its parties (``for_decision``)."""
+
+    application: m.Application
+    birth_date: date | None
+    registered_on: date
+    annual_revenue: Decimal
+    tax_grade: str
+    industry_code: str
+    employees: int | None
+    uscc_needs_verification: bool
+    institution_type: str
+
+
+def _decision_inputs() -> Select[Any]:
+    app, apl, ent, ins = (
+        m.table(t) for t in (m.Application, m.Applicant, m.Enterprise, m.Institution)
+    )
+    return (
+        select(
+            *app.c,
+            apl.c.birth_date,
+            ent.c.registered_on,
+            ent.c.annual_revenue_fen,
+            ent.c.tax_grade,
+            ent.c.industry_code,
+            ent.c.employees,
+            ent.c.uscc_needs_verification,
+            ins.c.institution_type,
+        )
+        .join(apl, apl.c.id == app.c.applicant_id)
+        .join(ent, ent.c.id == app.c.enterprise_id)
+        .join(ins, ins.c.id == app.c.institution_id)
+        .where(app.c.id == bindparam("app"), app.c.institution_id == bindparam("inst"))
+    )
+
+
+_DECISION_INPUTS = _decision_inputs()
+_APPLICATION_ATTRS = tuple(
+    (prop.key, prop.columns[0].key) for prop in inspect(m.Application).column_attrs
+)
+_APPLICATIONS = m.table(m.Application)
+_SET_STATE = (
+    update(_APPLICATIONS)
+    .where(
+        _APPLICATIONS.c.id == bindparam("b_id"),
+        _APPLICATIONS.c.version == bindparam("b_version"),
+    )
+    .values(
+        state=bindparam("b_state"),
+        updated_at=bindparam("b_updated_at"),
+        version=bindparam("b_next_version"),
+    )
+)
+
+
 class ApplicationRepository(Repository[m.Application]):
     model = m.Application
+
+    def submission_targets(
+        self, institution_code: str, external_ref: str, id_number_bidx: str, uscc_bidx: str
+    ) -> SubmissionTargets | None:
+        """One indexed query instead of four: the institution by code, and its application
+        by reference, applicant by id-number index and enterprise by USCC index (each unique
+        per institution, so at most one row); None for an unknown institution."""
+        row = (
+            self.session.connection()
+            .execute(
+                _SUBMISSION_TARGETS,
+                {
+                    "code": institution_code,
+                    "ref": external_ref,
+                    "idb": id_number_bidx,
+                    "usb": uscc_bidx,
+                },
+            )
+            .first()
+        )
+        return None if row is None else SubmissionTargets(*row)
 
     def for_institution(self, institution_id: str, application_id: str) -> m.Application | None:
         return self.session.scalar(
@@ -115,22 +228,48 @@ class ApplicationRepository(Repository[m.Application]):
             )
         )
 
-    def with_parties(
-        self, institution_id: str, application_id: str
-    ) -> tuple[m.Application, m.Applicant, m.Enterprise, m.Institution] | None:
-        """The institution's application with its applicant, enterprise and institution, in
-        one query (a decision needs all four)."""
-        row = self.session.execute(
-            select(m.Application, m.Applicant, m.Enterprise, m.Institution)
-            .join(m.Applicant, m.Applicant.id == m.Application.applicant_id)
-            .join(m.Enterprise, m.Enterprise.id == m.Application.enterprise_id)
-            .join(m.Institution, m.Institution.id == m.Application.institution_id)
-            .where(
-                m.Application.id == application_id,
-                m.Application.institution_id == institution_id,
+    def for_decision(self, institution_id: str, application_id: str) -> DecisionInputs | None:
+        """The institution's application with the facts of its applicant, enterprise and
+        institution a decision reads, in one query on the connection.
+
+        The application comes back as a row object outside the session (every attribute
+        set, as loading it would): a decision changes it only through :meth:`change_state`,
+        so the session has nothing to track or flush."""
+        row = (
+            self.session.connection()
+            .execute(_DECISION_INPUTS, {"app": application_id, "inst": institution_id})
+            .first()
+        )
+        if row is None:
+            return None
+        values = row._mapping
+        application = m.Application(**{attr: values[key] for attr, key in _APPLICATION_ATTRS})
+        return DecisionInputs(application, *row[len(_APPLICATION_ATTRS) :])
+
+    def change_state(self, application: m.Application, state: str) -> None:
+        """Move an application (from :meth:`for_decision`) to ``state`` with the check the
+        ORM makes for a versioned row: the update names the version read, so a concurrent
+        change that committed first makes this one fail (``StaleDataError``) instead of
+        being overwritten. The object is updated to match the row."""
+        now = utcnow()
+        result = self.session.connection().execute(
+            _SET_STATE,
+            {
+                "b_id": application.id,
+                "b_version": application.version,
+                "b_state": state,
+                "b_updated_at": now,
+                "b_next_version": application.version + 1,
+            },
+        )
+        if result.rowcount != 1:
+            raise StaleDataError(
+                f"application {application.id} changed concurrently (version "
+                f"{application.version} is no longer current)"
             )
-        ).first()
-        return None if row is None else (row[0], row[1], row[2], row[3])
+        application.state = state
+        application.updated_at = now
+        application.version += 1
 
     def by_external_ref(self, institution_id: str, external_ref: str) -> m.Application | None:
         return self.session.scalar(

@@ -169,6 +169,9 @@ class DispatchSummary:
 # -- fan-out ---------------------------------------------------------------------------------
 
 
+_EVENTS = m.table(m.Event)
+
+
 def _locking(session: Session, query: Select[Any], *, of: Any) -> Select[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True, of=of)
@@ -196,17 +199,28 @@ def _insert_new_deliveries(session: Session, rows: list[dict[str, Any]]) -> int:
 
 
 def fan_out(sessions: sessionmaker[Session], *, now: datetime, limit: int = 100) -> DispatchSummary:
-    """One batch of outbox events to deliveries; one transaction."""
+    """One batch of outbox events to deliveries; one transaction.
+
+    The events are read as plain rows and marked published with one ``UPDATE … WHERE id IN``:
+    under load every API request leaves two or three events here, and loading each as an
+    ORM object to flush one UPDATE apiece cost the server process more than the events'
+    fan-out itself."""
     with UnitOfWork(sessions, actor="webhooks") as uow:
         s = uow.session
-        events = s.scalars(
+        events = s.execute(
             _locking(
                 s,
-                select(m.Event)
-                .where(m.Event.published_at.is_(None), m.Event.institution_id.is_not(None))
-                .order_by(m.Event.id)
+                select(
+                    _EVENTS.c.id,
+                    _EVENTS.c.event_id,
+                    _EVENTS.c.institution_id,
+                    _EVENTS.c.event_type,
+                    _EVENTS.c.occurred_at,
+                )
+                .where(_EVENTS.c.published_at.is_(None), _EVENTS.c.institution_id.is_not(None))
+                .order_by(_EVENTS.c.id)
                 .limit(limit),
-                of=m.Event,
+                of=_EVENTS,
             )
         ).all()
         if not events:
@@ -221,7 +235,6 @@ def fan_out(sessions: sessionmaker[Session], *, now: datetime, limit: int = 100)
             endpoints[ep.institution_id].append(ep)
         rows: list[dict[str, Any]] = []
         for event in events:
-            assert event.institution_id is not None
             for ep in endpoints[event.institution_id]:  # this institution's endpoints only
                 if subscribes(ep.event_types, event.event_type) and (
                     event.occurred_at >= ep.created_at
@@ -236,7 +249,9 @@ def fan_out(sessions: sessionmaker[Session], *, now: datetime, limit: int = 100)
                             "created_at": now,
                         }
                     )
-            event.published_at = now
+        s.execute(
+            update(_EVENTS).where(_EVENTS.c.id.in_([e.id for e in events])).values(published_at=now)
+        )
         created = _insert_new_deliveries(s, rows)
         uow.commit()
         return DispatchSummary(events_published=len(events), deliveries_created=created)
