@@ -195,3 +195,20 @@ def test_federated_champion_asks_the_partner_under_consent(
     assert champion["federated"]["scored_by"] == "fallback"
     assert "did not answer" in champion["federated"]["fallback_reason"]
     assert time.monotonic() - started < 10
+
+
+def test_a_broken_partner_configuration_falls_back_instead_of_failing(
+    database: Database,
+    vault: Vault,
+    indexer: BlindIndexer,
+    federated_champion: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PUHUI_FEDERATED_CONFIG", str(tmp_path / "missing.toml"))
+    get_settings.cache_clear()
+    forget_partner_clients()
+    base = factories.application()["consents"]
+    champion = _decide(database, vault, indexer, "J-104", [*base, JOINT])
+    assert champion["federated"]["scored_by"] == "fallback"
+    assert "the partner configuration is unusable" in champion["federated"]["fallback_reason"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from puhui.federated.errors import FederatedError
 from puhui.federated.live_model import FederatedCreditModel
-from puhui.federated.online import PartnerUnavailable, ScoringClient
+from puhui.federated.online import ScoringClient
 from puhui.risk.artifact import ModelArtifact
 from puhui.risk.explain import ScoreResult
 
@@ -83,14 +83,13 @@ class FederatedArtifact:
             assert client is not None and key is not None
             try:
                 answer = client.ask(self.model.model_id, [key], self.model.ask())[0]
-            except PartnerUnavailable as exc:
-                reason = str(exc)
-            else:
                 if answer is None:
                     reason = "the partner holds no data for this business"
                 else:
                     result = self.model.score_with_answer(features, answer)
                     return result, {"scored_by": "federated", "model_id": self.model.model_id}
+            except FederatedError as exc:  # unreachable, refused, or an answer that does not fit
+                reason = str(exc)
         fallback = self.fallback.score_one(features)
         return fallback, {
             "scored_by": "fallback",

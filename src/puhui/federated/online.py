@@ -280,7 +280,10 @@ class ScoringClient:
                 if time.monotonic() - started > self.timeout:
                     break
                 continue
-            payload = decode(data)
+            try:
+                payload = decode(data)
+            except FederatedError as exc:
+                raise PartnerUnavailable(f"the partner at {self.url} sent {exc}") from None
             if response.status != 200 or not isinstance(payload, dict):
                 error = payload.get("error") if isinstance(payload, dict) else payload
                 raise PartnerUnavailable(

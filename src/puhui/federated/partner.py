@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from puhui.federated.config import load_config
+from puhui.federated.errors import FederatedError
 from puhui.federated.online import ScoringClient
 from puhui.settings import get_settings
 
@@ -19,7 +20,9 @@ _clients: dict[tuple[Path, float], ScoringClient] = {}
 
 
 def partner_client() -> ScoringClient | None:
-    """The configured partner's scoring client, or None when no partner is configured."""
+    """The configured partner's scoring client, or None when no partner is configured.
+
+    Raises FederatedError when the configuration cannot be used (the caller falls back)."""
     settings = get_settings()
     path = settings.federated_config
     if path is None:
@@ -30,7 +33,7 @@ def partner_client() -> ScoringClient | None:
         if client is None:
             config = load_config(path)
             if config.role != "guest":
-                raise ValueError(
+                raise FederatedError(
                     f"{path}: the platform is the guest; this file is for the {config.role}"
                 )
             client = _clients[key] = ScoringClient(

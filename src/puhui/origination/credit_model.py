@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from puhui.federated.artifact import FederatedArtifact
+from puhui.federated.errors import FederatedError
 from puhui.federated.partner import partner_client
 from puhui.origination.assessment import ApplicationFacts, CreditAssessment, Reason
 from puhui.origination.policy import USCC_VERIFICATION, knockouts
@@ -67,9 +68,12 @@ def _score(
     artifact = model.artifact
     if not isinstance(artifact, FederatedArtifact):
         return artifact.score_one(features), None
-    return artifact.score_live(
-        features, key=facts.partner_key, client=partner_client(), refusal=facts.partner_refusal
-    )
+    refusal = facts.partner_refusal
+    try:
+        client = partner_client()
+    except FederatedError as exc:  # a broken configuration must not stop decisions
+        client, refusal = None, refusal or f"the partner configuration is unusable: {exc}"
+    return artifact.score_live(features, key=facts.partner_key, client=client, refusal=refusal)
 
 
 def _record(model: LiveModel, result: ScoreResult, how: dict[str, Any] | None) -> dict[str, Any]:
