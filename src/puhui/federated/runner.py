@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,7 +295,3 @@ def _check_plan(plan: Any, aligned: int) -> tuple[Protocol, npt.NDArray[np.bool_
         raise ProtocolMismatch("the guest's hold-out mask has the wrong size")
     test = np.unpackbits(np.frombuffer(packed, dtype=np.uint8))[:aligned].astype(bool)
     return plan["protocol"], test
-
-
-def feature_list(names: Sequence[str]) -> str:
-    return ", ".join(names)
