@@ -248,7 +248,7 @@ def register(
         metadata["fallback"] = fallback
         summary = register_model(
             p.uow("cli"),
-            FederatedArtifact(live, fallback_artifact, metadata),  # type: ignore[arg-type]
+            FederatedArtifact(live, fallback_artifact, metadata),
             name=name,
             created_by="cli",
         )

@@ -121,7 +121,7 @@ def federated_champion(
         UnitOfWork(database.sessions),
         artifact,
         name="sme-credit",
-        created_by="t",  # type: ignore[arg-type]
+        created_by="t",
     ).id
     promote(UnitOfWork(database.sessions), model_id, role="champion", by="t", reason="r", at=AT)
     monkeypatch.setenv("PUHUI_FEDERATED_CONFIG", str(partner[1]))

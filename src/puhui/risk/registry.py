@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -21,6 +22,9 @@ from puhui.domain.errors import ValidationError
 from puhui.risk.artifact import ModelArtifact
 from puhui.store import models as m
 from puhui.store.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from puhui.federated.artifact import FederatedArtifact
 
 ROLES = ("champion", "challenger")
 DEFAULT_NAME = "sme-credit"
@@ -70,7 +74,11 @@ def _check_name(name: str) -> None:
 
 
 def register(
-    uow: UnitOfWork, artifact: ModelArtifact, *, name: str = DEFAULT_NAME, created_by: str
+    uow: UnitOfWork,
+    artifact: ModelArtifact | FederatedArtifact,
+    *,
+    name: str = DEFAULT_NAME,
+    created_by: str,
 ) -> ModelSummary:
     """Store an artifact as the next candidate version of ``name``. Registering the same
     artifact again returns the existing version (idempotent)."""
