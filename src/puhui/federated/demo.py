@@ -79,10 +79,15 @@ def prepare(root: Path, dataset: str, seed: int = 2026) -> dict[str, Path]:
     """Write the CA, certificates, data files and party.toml of both parties under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     if dataset == "sme":
-        from puhui.federated_run_cli import sample_data
+        from datetime import date
 
-        sample_data(root / "source", applications=20_000, seed=seed)
-        files = (root / "source" / "guest.csv", root / "source" / "host.csv", "uscc", "defaulted")
+        from puhui.federated.sme_data import write_training_files
+        from puhui.synthetic import generate
+
+        population = generate(20_000, seed=seed, fraud_rate=0.02, start=date(2024, 1, 2), days=250)
+        source = root / "source"
+        write_training_files(population.applications, source / "guest.csv", source / "host.csv")
+        files = (source / "guest.csv", source / "host.csv", "uscc", "defaulted")
     elif dataset in DATASETS:
         guest_name, host_name, id_column, label = DATASETS[dataset]
         if not DATA_DIR.is_dir():
