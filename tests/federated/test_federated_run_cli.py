@@ -169,3 +169,13 @@ def test_a_party_killed_mid_training_fails_the_other_clearly(tmp_path: Path) -> 
     assert "start the run again" in output
     assert waited < 30
     assert not (tmp_path / "guest" / "out" / "guest_model.json").exists()
+
+
+def test_demo_prepares_the_platforms_own_split(tmp_path: Path) -> None:
+    configs = prepare(tmp_path, "sme")
+    guest = (tmp_path / "guest" / "guest.csv").read_text().splitlines()
+    host = (tmp_path / "host" / "host.csv").read_text().splitlines()
+    assert guest[0].startswith("uscc,defaulted,") and host[0].startswith("uscc,invoice_")
+    assert 15_000 < len(guest) < 20_001 and 15_000 < len(host) < 20_001
+    assert 'label_column = "defaulted"' in configs["guest"].read_text()
+    assert "label_column" not in configs["host"].read_text()
