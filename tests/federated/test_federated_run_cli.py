@@ -104,6 +104,22 @@ def test_sample_data_train_register_and_promote(env: Path, database: Database) -
     finally:
         engine.dispose()
 
+    refused = runner.invoke(
+        app,
+        [
+            "models",
+            "score",
+            "--data",
+            str(env / "sme" / "guest.csv"),
+            "--out",
+            str(env / "scored.csv"),
+            "--model",
+            model_id,
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert refused.exit_code == 1 and "only with its data partner" in refused.output
+
     other = env / "other.json"
     other.write_text(json.dumps({**model.to_dict(), "feature_names": ["a"] * 9}))  # type: ignore[union-attr]
     result = runner.invoke(app, ["federated", "register", "--model", str(other)])

@@ -202,5 +202,11 @@ def list_models(uow: UnitOfWork, name: str | None = None) -> list[ModelSummary]:
 
 
 def load_artifact(uow: UnitOfWork, model_id: str) -> ModelArtifact:
+    """An ordinary model's artifact; a federated model is refused with the reason (it scores
+    only with its data partner online, one application at a time)."""
     with uow:
-        return ModelArtifact.from_json(_load(uow, model_id).artifact)
+        text = _load(uow, model_id).artifact
+    try:
+        return ModelArtifact.from_json(text)
+    except ValueError as exc:
+        raise ValidationError.single("model_id", "model.not_batch_scorable", str(exc)) from exc
