@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from puhui.federated.channel import decode, encode
 from puhui.federated.errors import FederatedError
 from puhui.federated.pki import PartyFiles, check_party_files, role_of_peer_cert, tls_context
+from puhui.federated.transport import LiveConnections
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class _ScoringHTTPServer(ThreadingHTTPServer):
         self.context = context
         self.models = models
         self.requests_answered = 0
-        self.live: set[ssl.SSLSocket] = set()
-        self.live_lock = threading.Lock()
+        self.live = LiveConnections()
         super().__init__(address, _ScoringHandler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -101,23 +101,12 @@ class _ScoringHTTPServer(ThreadingHTTPServer):
             log.warning("refused a scoring connection from %s: %s", client_address, exc)
             raw.close()
             return
-        with self.live_lock:
-            self.live.add(tls)
         try:
-            _ScoringHandler(tls, client_address, self)
+            with self.live.serving(tls):
+                _ScoringHandler(tls, client_address, self)
         finally:
-            with self.live_lock:
-                self.live.discard(tls)
             with contextlib.suppress(OSError):
                 tls.close()
-
-    def drop_connections(self) -> None:
-        """Cut open keep-alive connections (on close, handler threads must not serve on)."""
-        with self.live_lock:
-            live = list(self.live)
-        for sock in live:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _ScoringHandler(BaseHTTPRequestHandler):
@@ -219,7 +208,7 @@ class ScoringServer:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
-        self._server.drop_connections()
+        self._server.live.drop()
 
     def __enter__(self) -> ScoringServer:
         return self.start()

@@ -53,7 +53,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
@@ -74,6 +74,7 @@ from puhui.federated.pki import (
 
 __all__ = [
     "HttpChannel",
+    "LiveConnections",
     "PeerClosed",
     "PeerRejected",
     "PeerRestarted",
@@ -132,6 +133,34 @@ def _tls_reason(exc: ssl.SSLError) -> str:
     return str(getattr(exc, "reason", None) or exc)
 
 
+class LiveConnections:
+    """The open connections of a party's server, so closing it can cut them: a kept-alive
+    connection's handler thread would otherwise go on serving after the server stops."""
+
+    def __init__(self) -> None:
+        self._sockets: set[ssl.SSLSocket] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def serving(self, sock: ssl.SSLSocket) -> Iterator[None]:
+        """Track ``sock`` while its requests are handled."""
+        with self._lock:
+            self._sockets.add(sock)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._sockets.discard(sock)
+
+    def drop(self) -> None:
+        """Shut every tracked connection down."""
+        with self._lock:
+            live = list(self._sockets)
+        for sock in live:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class _Server(ThreadingHTTPServer):
     """The party's HTTPS server: TLS handshakes happen in the per-connection thread.
 
@@ -147,8 +176,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], channel: HttpChannel) -> None:
         self.channel = channel
-        self.live: set[ssl.SSLSocket] = set()
-        self.live_lock = threading.Lock()
+        self.live = LiveConnections()
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -178,13 +206,10 @@ class _Server(ThreadingHTTPServer):
             spare.close()
             handshaken = True
             tls.settimeout(max(_SERVER_IDLE, channel.network.connect_timeout))
-            with self.live_lock:
-                self.live.add(tls)
             try:
-                _Handler(tls, client_address, self)
+                with self.live.serving(tls):
+                    _Handler(tls, client_address, self)
             finally:
-                with self.live_lock:
-                    self.live.discard(tls)
                 tls.close()
         finally:
             if not handshaken:
@@ -196,11 +221,7 @@ class _Server(ThreadingHTTPServer):
 
     def drop_connections(self) -> None:
         """Cut every open connection (on close: handler threads must not linger)."""
-        with self.live_lock:
-            live = list(self.live)
-        for sock in live:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        self.live.drop()
 
 
 def _linger(sock: socket.socket, seconds: float = 1.0) -> None:
