@@ -130,7 +130,7 @@ def _party(role: str, channel: PipeChannel, out: Connection, job: dict[str, Any]
             serve_host_predictions(channel, model, job["x_test"])
         out.send(
             {
-                "model": model.to_json(),
+                "model": model.to_dict(),
                 "phases_s": timer.as_dict(),
                 "train_wall_s": train_wall,
                 "train_cpu_s": train_cpu,
@@ -245,8 +245,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     parties = run_federated(jobs)
     wall = time.perf_counter() - started
-    guest_model = GuestLRModel.from_json(parties["guest"]["model"])
-    host_model = HostLRModel.from_json(parties["host"]["model"])
+    guest_model = GuestLRModel.from_dict(parties["guest"]["model"])
+    host_model = HostLRModel.from_dict(parties["host"]["model"])
     epochs = guest_model.epochs_run
     train_wall = max(parties["guest"]["train_wall_s"], parties["host"]["train_wall_s"])
     key_gen = max(p["phases_s"].get("key generation", 0.0) for p in parties.values())

@@ -54,8 +54,10 @@ def train(
     The guest decides the protocol and parameters; the host follows (its options other than
     --role, --config and --out are ignored). Writes <role>_model.json and <role>_report.json.
     """
+    from puhui.federated.hetero_lr.model import GuestLRModel, HostLRModel
     from puhui.federated.hetero_lr.params import HeteroLRParams
     from puhui.federated.runner import PROTOCOLS, read_party_csv, run_guest, run_host
+    from puhui.federated.secureboost.model import GuestModel, HostModel
     from puhui.federated.secureboost.params import SecureBoostParams
     from puhui.federated_cli import _federated_errors, load_party, party_channel
 
@@ -82,7 +84,7 @@ def train(
         except ValueError as exc:
             raise _fail(str(exc)) from None
         with party_channel(cfg, console) as channel:
-            model: object
+            model: GuestModel | GuestLRModel | HostModel | HostLRModel
             if role == "guest":
                 model, report = run_guest(
                     channel,
@@ -96,7 +98,7 @@ def train(
             else:
                 model, report = run_host(channel, data, progress=console.print)
     out.mkdir(parents=True, exist_ok=True)
-    document = model.to_dict() if hasattr(model, "to_dict") else model.to_json()
+    document = model.to_dict()
     (out / f"{role}_model.json").write_text(json.dumps(document, indent=1), encoding="utf-8")
     (out / f"{role}_report.json").write_text(
         json.dumps(report.as_dict(), indent=1), encoding="utf-8"
@@ -168,7 +170,7 @@ def serve(
                 served.add(host_model.model_id, secureboost_answerer(host_model, table))
             else:
                 try:
-                    host_model = HostLRModel.from_json(document)
+                    host_model = HostLRModel.from_dict(document)
                 except (KeyError, ValueError) as exc:
                     raise _fail(f"--model: {path} is not a host model: {exc}") from None
                 table = HostTable.from_csv(

@@ -176,22 +176,22 @@ def test_json_round_trip_predicts_the_same(
     breast: Breast, trained: tuple[GuestLRModel, HostLRModel]
 ) -> None:
     guest, host = trained
-    guest_json = json.loads(json.dumps(guest.to_json()))
-    host_json = json.loads(json.dumps(host.to_json()))
+    guest_json = json.loads(json.dumps(guest.to_dict()))
+    host_json = json.loads(json.dumps(host.to_dict()))
     assert guest_json["format"] == host_json["format"] == FORMAT == "puhui.federated.hetero_lr/1"
     assert "coef" in host_json and "intercept" not in host_json
-    guest2, host2 = GuestLRModel.from_json(guest_json), HostLRModel.from_json(host_json)
+    guest2, host2 = GuestLRModel.from_dict(guest_json), HostLRModel.from_dict(host_json)
     assert guest2.params == guest.params and guest2.history == guest.history
     np.testing.assert_array_equal(
         predict(guest2, host2, breast.x_guest, breast.x_host),
         predict(guest, host, breast.x_guest, breast.x_host),
     )
     with pytest.raises(ValueError, match="not the guest's"):
-        GuestLRModel.from_json(host_json)
+        GuestLRModel.from_dict(host_json)
     with pytest.raises(ValueError, match="format"):
-        HostLRModel.from_json({**host_json, "format": "puhui.federated.hetero_lr/0"})
+        HostLRModel.from_dict({**host_json, "format": "puhui.federated.hetero_lr/0"})
     with pytest.raises(ValueError, match="coef"):
-        HostLRModel.from_json({**host_json, "coef": host_json["coef"][:-1]})
+        HostLRModel.from_dict({**host_json, "coef": host_json["coef"][:-1]})
 
 
 def test_serving_refuses_another_runs_model(

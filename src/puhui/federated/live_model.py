@@ -100,7 +100,7 @@ class FederatedCreditModel:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        guest = self.guest.to_dict() if isinstance(self.guest, GuestModel) else self.guest.to_json()
+        guest = self.guest.to_dict()
         return {
             "format": FORMAT,
             "protocol": self.protocol,
@@ -121,7 +121,7 @@ class FederatedCreditModel:
         if protocol == "secureboost":
             guest = GuestModel.from_dict(data["guest"])
         elif protocol == "hetero_lr":
-            guest = GuestLRModel.from_json(data["guest"])
+            guest = GuestLRModel.from_dict(data["guest"])
         else:
             raise ValueError(f"unknown federated protocol {protocol!r}")
         return cls(protocol, guest, PointsScaling(**data.get("scaling", {})))

@@ -73,7 +73,7 @@ class HostLRModel:
             )
         return np.asarray(standardise(x, self.shift, self.scale) @ self.coef, dtype=np.float64)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "role": "host",
@@ -85,7 +85,7 @@ class HostLRModel:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> HostLRModel:
+    def from_dict(cls, data: dict[str, Any]) -> HostLRModel:
         _check_format(data, "host")
         names = _names(data.get("feature_names"))
         return cls(
@@ -130,7 +130,7 @@ class GuestLRModel:
         scores = standardise(x, self.shift, self.scale) @ self.coef + self.intercept
         return np.asarray(scores, dtype=np.float64)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "role": "guest",
@@ -148,7 +148,7 @@ class GuestLRModel:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GuestLRModel:
+    def from_dict(cls, data: dict[str, Any]) -> GuestLRModel:
         _check_format(data, "guest")
         names = _names(data.get("feature_names"))
         return cls(
