@@ -136,8 +136,8 @@ class PublicKey:
     def encrypt(self, values: Sequence[int]) -> MontVector:
         """Encrypt with the public key alone (modulo ``n²``); values may be negative."""
         n, nsq = self.n, self.nsq
-        shifts = [secrets.randbits(self.exponent_bits) for _ in values]
-        randomisers = self._table().pow_many(shifts)
+        table = self._table()
+        randomisers = table.pow_digits(table.random_digits(len(values)))
         messages = self.modulus().vector((1 + (v % n) * n) % nsq for v in values)
         return randomisers.mul(messages)
 
@@ -243,17 +243,17 @@ class PrivateKey:
         crt = self._crt()
         n = self.public.n
         psq, qsq = crt["psq"], crt["qsq"]
-        shifts = [secrets.randbits(self.public.exponent_bits) for _ in values]
+        shifts = crt["table_p"].random_digits(len(values))  # one exponent s, both moduli
         plain = [(1 + (v % n) * n) for v in values]
         cp = (
             crt["table_p"]
-            .pow_many(shifts)
+            .pow_digits(shifts)
             .mul(crt["mod_p"].vector(x % psq for x in plain))
             .to_ints()
         )
         cq = (
             crt["table_q"]
-            .pow_many(shifts)
+            .pow_digits(shifts)
             .mul(crt["mod_q"].vector(x % qsq for x in plain))
             .to_ints()
         )
