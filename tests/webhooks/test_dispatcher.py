@@ -496,6 +496,31 @@ def test_the_background_runner_delivers_until_stopped(
     assert Counter(d.status for d in _log(platform, bank_a)) == {"delivered": 2}
 
 
+def test_a_busy_runner_gathers_events_into_one_round(
+    platform: Platform, database: Database, bank_a: str, receiver: Receiver
+) -> None:
+    """After a round with less than a batch of work the runner waits ``gather`` seconds, so
+    events that arrive meanwhile are fanned out together rather than one round each."""
+    subscribe(platform, bank_a, receiver)
+    stop = threading.Event()
+    batches: list[DispatchSummary] = []
+    worker = threading.Thread(
+        target=run,
+        args=(platform, stop, 0.05),
+        kwargs={"gather": 3.0, "on_batch": batches.append},
+    )
+    worker.start()
+    try:
+        first = record(database, bank_a)
+        _wait_for(lambda: receiver.event_ids == [first])  # round 1 done; now gathering
+        later = [record(database, bank_a, "loan.disbursed") for _ in range(3)]
+        _wait_for(lambda: sorted(receiver.event_ids) == sorted([first, *later]))
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert batches[-1].events_published == 3  # the three later events: one round, not three
+
+
 def test_a_new_endpoint_for_the_same_url_gets_its_own_secret(
     platform: Platform, bank_a: str, receiver: Receiver
 ) -> None:
