@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     """API processes ``puhui serve`` starts (uvicorn workers). No request state lives in a
     process, so several can share one PostgreSQL; SQLite serialises writers, so one is best."""
 
+    api_threads: int = Field(default=3, ge=1, le=256)
+    """Requests one API process works on at once. Handlers block on the database, so they run
+    in a thread pool, and those threads share one interpreter lock: with anyio's default of 40,
+    a burst put dozens of requests in flight in each process, each waiting for the lock after
+    every database answer, and at 100 applications/s on PostgreSQL the p99 grew from tens of
+    milliseconds to over a second with the CPU only three-quarters busy. Three per process
+    kept p99 at 57-107 ms in the same benchmark (BENCHMARKS.md); queued requests wait their
+    turn in order instead. Raise it if handlers wait on slow outside services."""
+
     log_level: str = "INFO"
 
     api_token_ttl_seconds: int = 900

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError as PydanticValidationError
 
 from puhui.api.app import create_app
 from puhui.bootstrap import Platform
@@ -67,3 +72,43 @@ def test_validation_errors_are_problem_json_listing_every_field(client: TestClie
         ("amount", "money.positive"),
         ("term_months", "application.term_range"),
     ]
+
+
+def test_the_thread_pool_is_sized_by_api_threads(database: Database, tmp_path: Path) -> None:
+    """``PUHUI_API_THREADS`` caps how many blocking handlers one process runs at once."""
+    settings = Settings(
+        database_url=database.url, key_dir=tmp_path / "keys", var_dir=tmp_path, api_threads=2
+    )
+    platform = Platform(settings)
+    app = create_app(platform)
+    running: list[int] = []
+    peak: list[int] = [0]
+    lock = threading.Lock()
+
+    @app.get("/test/tokens")
+    async def _tokens() -> dict[str, float]:
+        return {"tokens": anyio.to_thread.current_default_thread_limiter().total_tokens}
+
+    @app.get("/test/slow")
+    def _slow() -> None:
+        with lock:
+            running.append(1)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.2)
+        with lock:
+            running.pop()
+
+    try:
+        with TestClient(app) as c:
+            assert c.get("/test/tokens").json() == {"tokens": 2}
+            with ThreadPoolExecutor(6) as pool:
+                codes = list(pool.map(lambda _: c.get("/test/slow").status_code, range(6)))
+        assert codes == [200] * 6
+        assert peak[0] == 2  # six requests at once, never more than two in the handler
+    finally:
+        platform.close()
+
+
+def test_api_threads_must_be_at_least_one() -> None:
+    with pytest.raises(PydanticValidationError, match="api_threads"):
+        Settings(api_threads=0)

@@ -8,8 +8,11 @@ response carries a correlation id; every error is an RFC 9457 problem (``api.pro
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
@@ -99,7 +102,16 @@ def nodelay_on_passed_sockets() -> None:
 
 
 def create_app(platform: Platform) -> FastAPI:
+    threads = platform.settings.api_threads
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Per event loop, so here (the server's loop) rather than at import.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Puhui open platform",
         version=__version__,
         summary="Digital lending for small and micro enterprises (普惠金融).",
