@@ -1,0 +1,136 @@
+"""The elliptic-curve operations a DH-PSI is made of, one at a time, on one core (issue 6).
+
+Run: ``.venv/bin/python benchmarks/bench_psi_primitives.py [--n 20000]`` (≈ 5 s). Seeded
+scalars; the points are fixed, the time per call does not depend on them.
+
+Why: a DH-PSI of N × N ids costs 2N hashes to the group and 4N variable-base scalar
+multiplications whatever surrounds them, so these per-call costs set the floor under
+``bench_psi.py`` — and tell whether another curve would bring the 1M × 1M run under its target.
+Timed here, each through the call the code would make:
+
+* libsodium ristretto255 ``crypto_core_ristretto255_from_hash`` and
+  ``crypto_scalarmult_ristretto255`` (what ``puhui.federated.psi`` uses), through ctypes;
+* libsodium ``crypto_scalarmult_curve25519`` (X25519) and ``crypto_core_ed25519_from_uniform``
+  (the Elligator 2 map an X25519 PSI would hash with), through ctypes;
+* OpenSSL's X25519 through ``cryptography`` (``exchange``, and loading the peer's point).
+
+Results go to benchmarks/results/psi_primitives.json with the floor each design implies for
+1M × 1M on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from puhui.federated.psi import _sodium
+
+RESULTS = Path(__file__).parent / "results" / "psi_primitives.json"
+SEED = 20261128
+
+
+def per_call_us(fn: Callable[[], object], n: int) -> float:
+    """Best of three runs of ``n`` calls, in µs per call (the least disturbed by neighbours)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - started) / n)
+    return best * 1e6
+
+
+def measure(n: int) -> dict[str, float]:
+    rng = random.Random(SEED)
+    sodium = _sodium()
+    lib = ctypes.CDLL(os.environ.get("PUHUI_LIBSODIUM") or ctypes.util.find_library("sodium"))
+    x25519 = lib.crypto_scalarmult_curve25519
+    x25519.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    from_uniform = lib.crypto_core_ed25519_from_uniform
+    from_uniform.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    out = ctypes.create_string_buffer(32)
+    out_addr = ctypes.addressof(out)
+    digest = hashlib.sha512(b"puhui-psi/v1:913300000000000000").digest()
+    scalar = bytearray(rng.randbytes(32))
+    scalar[31] &= 0x0F  # below the group order
+    key = bytes(scalar)
+    sodium.from_hash(out_addr, digest)
+    point = out.raw
+    base_u = bytes([9]) + bytes(31)
+    private = X25519PrivateKey.from_private_bytes(key)
+    public = X25519PublicKey.from_public_bytes(base_u)
+    return {
+        "sodium_ristretto255_from_hash_us": per_call_us(
+            lambda: sodium.from_hash(out_addr, digest), n
+        ),
+        "sodium_ristretto255_scalarmult_us": per_call_us(
+            lambda: sodium.scalarmult(out_addr, key, point), n
+        ),
+        "sodium_x25519_us": per_call_us(lambda: x25519(out_addr, key, base_u), n),
+        "sodium_ed25519_from_uniform_us": per_call_us(
+            lambda: from_uniform(out_addr, digest[:32]), n
+        ),
+        "openssl_x25519_exchange_us": per_call_us(lambda: private.exchange(public), n),
+        "openssl_x25519_load_point_us": per_call_us(
+            lambda: X25519PublicKey.from_public_bytes(base_u), n
+        ),
+    }
+
+
+def floors(us: dict[str, float], ids_per_side: int = 1_000_000, cores: int = 2) -> dict[str, Any]:
+    """Seconds for ``ids_per_side`` × ``ids_per_side`` on ``cores`` if only the curve worked."""
+    ristretto = (
+        2 * us["sodium_ristretto255_from_hash_us"] + 4 * us["sodium_ristretto255_scalarmult_us"]
+    )
+    x25519 = 2 * us["sodium_ed25519_from_uniform_us"] + 4 * (
+        us["openssl_x25519_exchange_us"] + us["openssl_x25519_load_point_us"]
+    )
+    return {
+        "ids_per_side": ids_per_side,
+        "cores": cores,
+        "ristretto255_s": ristretto * ids_per_side / 1e6 / cores,
+        "x25519_elligator2_s": x25519 * ids_per_side / 1e6 / cores,
+        "note": "2 hashes + 4 multiplications per id pair; the X25519 hash is counted without "
+        "the Edwards-to-Montgomery conversion it would also need",
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000, help="calls per timing")
+    args = parser.parse_args(argv)
+    us = measure(args.n)
+    out = {
+        "benchmark": "psi_primitives",
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "load_average_1min_at_start": os.getloadavg()[0],
+            "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "parameters": {"calls": args.n, "timing": "best of 3, µs per call, one core"},
+        "per_call_us": us,
+        "floor_1m_x_1m_on_2_cores": floors(us),
+    }
+    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
