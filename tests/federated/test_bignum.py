@@ -31,6 +31,13 @@ def test_exponents_outside_the_table_are_refused(table: FixedBase) -> None:
         table.pow_many([-1])
     with pytest.raises(ValueError, match="digits"):
         table.pow_digits(np.zeros((3, 2), dtype=np.int64))
+    bad = np.zeros((2, 9), dtype=np.int64)
+    bad[1, 4] = -1  # numpy would read it as the last table entry, silently
+    with pytest.raises(ValueError, match=r"\[0, 2\^8\)"):
+        table.pow_digits(bad)
+    bad[1, 4] = 256
+    with pytest.raises(ValueError, match=r"\[0, 2\^8\)"):
+        table.pow_digits(bad)
 
 
 def test_random_digits_are_exponents_below_the_bound(table: FixedBase) -> None:

@@ -327,9 +327,9 @@ class FixedBase:
     """``base ** e mod m`` for many exponents ``e`` < 2^max_bits, by a windowed table.
 
     The table holds ``base^(d · 2^(window·k))`` for every window position ``k`` and digit
-    ``d``, so one exponentiation is one multiplication per non-zero digit. A 448-bit exponent
-    with 12-bit windows takes 38 multiplications; the table for a 2048-bit modulus is
-    38 × 4096 × 256 bytes ≈ 40 MB and takes ≈ 0.25 s to build.
+    ``d``, so one exponentiation is one multiplication per digit. A 448-bit exponent with
+    12-bit windows takes 37 multiplications (38 digits, the first copied); the table for a
+    2048-bit modulus is 38 × 4096 × 256 bytes ≈ 40 MB and takes ≈ 0.25 s to build.
     """
 
     def __init__(self, modulus: Modulus, base: int, max_bits: int, window: int = 12) -> None:
@@ -394,6 +394,8 @@ class FixedBase:
         """
         if digits.ndim != 2 or digits.shape[1] != self._digits:
             raise ValueError(f"need one row of {self._digits} digits per exponent")
+        if digits.size and (digits.min() < 0 or digits.max() >= 1 << self.window):
+            raise ValueError(f"digits must be in [0, 2^{self.window})")
         modulus = self.modulus
         lib = _libcrypto()
         mul, dup = lib.BN_mod_mul_montgomery, lib.BN_dup
