@@ -42,9 +42,9 @@ class Settings(BaseSettings):
     in a thread pool, and those threads share one interpreter lock: with anyio's default of 40,
     a burst put dozens of requests in flight in each process, each waiting for the lock after
     every database answer, and at 100 applications/s on PostgreSQL the p99 grew from tens of
-    milliseconds to over a second with the CPU only three-quarters busy. Three per process
-    kept p99 at 57-107 ms in the same benchmark (BENCHMARKS.md); queued requests wait their
-    turn in order instead. Raise it if handlers wait on slow outside services."""
+    milliseconds to over a second with the CPU only three-quarters busy. With three per process
+    the p99 was 57-138 ms in five runs of the same benchmark (BENCHMARKS.md); queued requests
+    wait their turn in order instead. Raise it if handlers wait on slow outside services."""
 
     log_level: str = "INFO"
 

@@ -559,9 +559,10 @@ def run(
     A round that filled a batch is followed at once by the next. A round that found some work
     but less than a batch waits ``gather`` seconds first: under steady traffic (each API request
     leaves two or three events) going straight on would run a round — five statements and a
-    commit — for every couple of events, and those rounds cost the API about as much as the
-    requests themselves cost the database; waiting a fifth of a second lets one round take them
-    all. An error in one round (the database restarting, say) is logged and the loop carries on.
+    commit — for every couple of events, about a sixth of the server's and the database's CPU
+    per request at 60 requests/s (BENCHMARKS.md, issue 3); waiting a fifth of a second lets one
+    round take them all. An error in one round (the database restarting, say) is logged and
+    the loop carries on.
     """
     while not stop.is_set():
         summary: DispatchSummary | None = None
