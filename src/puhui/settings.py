@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     federated_timeout_seconds: float = 0.5
     """How long a decision waits for the data partner before using the fallback model."""
 
+    federated_cooldown_seconds: float = Field(default=5.0, ge=0)
+    """After the partner fails to answer in time, decisions use the fallback without asking it
+    for this long, rather than each waiting out the timeout while it is down."""
+
     simulation: bool = False
     """Honour X-Puhui-Simulated-Time (``puhui simulate`` only; never in production)."""
 

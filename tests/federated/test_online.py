@@ -4,15 +4,18 @@ and its fallback — the path a lending decision takes with a federated champion
 from __future__ import annotations
 
 import math
+import socket
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from puhui.federated.artifact import FederatedArtifact, parse_artifact
+from puhui.federated.errors import FederatedError
 from puhui.federated.live_model import PARTNER, FederatedCreditModel
 from puhui.federated.online import PartnerUnavailable, ScoringClient, ScoringServer, ServedModels
-from puhui.federated.scoring import HostTable, secureboost_answerer
+from puhui.federated.scoring import HostTable, secureboost_answerer, secureboost_ask
 from puhui.federated.secureboost.model import GuestModel
 from puhui.federated.sme_data import guest_vector
 from puhui.risk import bundled
@@ -167,3 +170,42 @@ def test_reason_codes_follow_the_path_through_node_values(trained: Trained) -> N
         result = live.score_with_answer(features_of_synthetic(app), answer)
         signs |= {c.points > 0 for c in result.contributions if c.points}
     assert signs == {True, False}  # some features push the score up, others down
+
+
+def test_a_silent_partner_is_left_alone_for_the_cooldown(
+    trained: Trained, federation: Federation
+) -> None:
+    """A partner that accepts connections but never answers costs one timeout, then the calls
+    fail at once until the cooldown has passed; one that answers again is asked again."""
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts: TLS hangs
+    port = silent.getsockname()[1]
+    client = ScoringClient(f"https://localhost:{port}", federation.guest, timeout=0.3, cooldown=1.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(PartnerUnavailable, match=r"did not answer within 0\.3 s"):
+            client.ask("m", ["k"], {})
+        assert time.monotonic() - started >= 0.3
+        started = time.monotonic()
+        with pytest.raises(PartnerUnavailable, match="not asked again for 1 s"):
+            client.ask("m", ["k"], {})
+        assert time.monotonic() - started < 0.1  # no waiting while it rests
+    finally:
+        silent.close()
+
+    served = ServedModels()
+    table = HostTable.from_csv(trained.host_csv, "uscc", trained.host.feature_names)
+    served.add(trained.host.model_id, secureboost_answerer(trained.host, table))
+    uscc = next(iter(trained.applications))
+    with ScoringServer(federation.host, served, port=port) as partner:
+        assert partner.port == port
+        ask = secureboost_ask(trained.guest)
+        with pytest.raises(PartnerUnavailable, match="not asked again"):
+            client.ask(trained.host.model_id, [uscc], ask)
+        time.sleep(1.0)
+        answers = client.ask(trained.host.model_id, [uscc], ask)
+    assert len(answers) == 1
+
+
+def test_cooldown_must_not_be_negative(federation: Federation) -> None:
+    with pytest.raises(FederatedError, match="cooldown"):
+        ScoringClient("https://localhost:1", federation.guest, cooldown=-1)

@@ -222,18 +222,30 @@ class ScoringClient:
 
     One persistent connection per thread (API workers score concurrently). ``timeout`` bounds
     each attempt; a connection the server dropped is retried once on a fresh one.
+
+    After the partner fails to answer in time, it is not asked again for ``cooldown`` seconds:
+    the calls in between fail at once, so the fallback decides without waiting. Without this
+    a hanging partner would hold each decision for the whole timeout, and with an API
+    process's few threads (``PUHUI_API_THREADS``) that caps the process at a handful of
+    decisions a second. A partner that answers — even with a refusal — is asked every time.
     """
 
-    def __init__(self, url: str, files: PartyFiles, timeout: float = 0.5) -> None:
+    def __init__(
+        self, url: str, files: PartyFiles, timeout: float = 0.5, cooldown: float = 5.0
+    ) -> None:
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme != "https" or not parts.hostname:
             raise FederatedError(f"partner URL must be https://HOST:PORT, not {url!r}")
+        if cooldown < 0:
+            raise FederatedError(f"cooldown must be >= 0 seconds, not {cooldown}")
         check_party_files(files, "guest")
         self.url = url
         self.timeout = timeout
+        self.cooldown = cooldown
         self._host, self._port = parts.hostname, parts.port or 443
         self._context = tls_context(files, server_side=False)
         self._local = threading.local()
+        self._silent_since: float | None = None  # monotonic time of the last unanswered call
 
     def _connection(self) -> http.client.HTTPSConnection:
         conn = getattr(self._local, "conn", None)
@@ -252,8 +264,14 @@ class ScoringClient:
 
     def ask(self, model_id: str, keys: Sequence[str], ask: Mapping[str, Any]) -> list[Any]:
         """One answer (or None: unknown key) per key; raises PartnerUnavailable."""
-        body = encode({"model": model_id, "keys": list(keys), "ask": dict(ask)})
         started = time.monotonic()
+        silent_since = self._silent_since
+        if silent_since is not None and started - silent_since < self.cooldown:
+            raise PartnerUnavailable(
+                f"the partner at {self.url} did not answer {started - silent_since:.1f} s ago; "
+                f"not asked again for {self.cooldown:g} s after that"
+            )
+        body = encode({"model": model_id, "keys": list(keys), "ask": dict(ask)})
         last: Exception | None = None
         for _attempt in range(2):
             try:
@@ -279,12 +297,14 @@ class ScoringClient:
                     f"the partner at {self.url} refused the scoring request "
                     f"({response.status}): {error}"
                 )
+            self._silent_since = None
             answers = payload.get("answers")
             if payload.get("model") != model_id or not isinstance(answers, list):
                 raise PartnerUnavailable(f"the partner at {self.url} answered for another model")
             if len(answers) != len(keys):
                 raise PartnerUnavailable(f"the partner at {self.url} answered the wrong count")
             return answers
+        self._silent_since = time.monotonic()
         raise PartnerUnavailable(
             f"the partner at {self.url} did not answer within {self.timeout:g} s: {last}"
         )

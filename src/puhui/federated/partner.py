@@ -16,7 +16,7 @@ from puhui.federated.online import ScoringClient
 from puhui.settings import get_settings
 
 _lock = threading.Lock()
-_clients: dict[tuple[Path, float], ScoringClient] = {}
+_clients: dict[tuple[Path, float, float], ScoringClient] = {}
 
 
 def partner_client() -> ScoringClient | None:
@@ -27,7 +27,7 @@ def partner_client() -> ScoringClient | None:
     path = settings.federated_config
     if path is None:
         return None
-    key = (path, settings.federated_timeout_seconds)
+    key = (path, settings.federated_timeout_seconds, settings.federated_cooldown_seconds)
     with _lock:
         client = _clients.get(key)
         if client is None:
@@ -37,7 +37,10 @@ def partner_client() -> ScoringClient | None:
                     f"{path}: the platform is the guest; this file is for the {config.role}"
                 )
             client = _clients[key] = ScoringClient(
-                config.peer_url, config.tls, timeout=settings.federated_timeout_seconds
+                config.peer_url,
+                config.tls,
+                timeout=settings.federated_timeout_seconds,
+                cooldown=settings.federated_cooldown_seconds,
             )
         return client
 
