@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     a burst put dozens of requests in flight in each process, each waiting for the lock after
     every database answer, and at 100 applications/s on PostgreSQL the p99 grew from tens of
     milliseconds to over a second with the CPU only three-quarters busy. With three per process
-    the p99 was 57-138 ms in five runs of the same benchmark (BENCHMARKS.md); queued requests
+    it was 45-139 ms in the same hour, side by side (BENCHMARKS.md, issue 3); queued requests
     wait their turn in order instead. Raise it if handlers wait on slow outside services."""
 
     log_level: str = "INFO"
