@@ -339,6 +339,7 @@ class FixedBase:
         self.max_bits = max_bits
         self.window = window
         self._digits = -(-max_bits // window)
+        self._exponent_bytes = -(-max_bits // 8)
         lib = _libcrypto()
         mul = lib.BN_mod_mul_montgomery
         mont, ctx = modulus._mont, modulus._ctx
@@ -359,13 +360,13 @@ class FixedBase:
         self._pointer_table = np.array([row._pointers for row in rows], dtype=np.uint64)
 
     def digits(self, exponents: Sequence[int]) -> np.ndarray:
-        """The base-``2^window`` digits of each exponent, least significant first: (n, D)."""
+        """The base-``2^window`` digits of each exponent, least significant first: (n, D),
+        for :meth:`pow_digits` when the exponents are given rather than drawn."""
         limit = 1 << self.max_bits
         if any(not 0 <= e < limit for e in exponents):
             raise ValueError(f"exponent outside [0, 2^{self.max_bits})")
-        width = -(-self.max_bits // 8)
-        raw = b"".join(e.to_bytes(width, "little") for e in exponents)
-        return self._digits_of(raw, len(exponents), width)
+        raw = b"".join(e.to_bytes(self._exponent_bytes, "little") for e in exponents)
+        return self._digits_of(raw, len(exponents))
 
     def random_digits(self, count: int) -> np.ndarray:
         """Digits of ``count`` exponents drawn uniformly from ``[0, 2^max_bits)`` by the OS.
@@ -373,13 +374,12 @@ class FixedBase:
         Drawing the digits directly skips building and splitting Python ints, which is a
         tenth of an encryption's cost.
         """
-        width = -(-self.max_bits // 8)
-        return self._digits_of(secrets.token_bytes(count * width), count, width)
+        return self._digits_of(secrets.token_bytes(count * self._exponent_bytes), count)
 
-    def _digits_of(self, raw: bytes, count: int, width: int) -> np.ndarray:
-        bits = np.unpackbits(
-            np.frombuffer(raw, dtype=np.uint8).reshape(count, width), axis=1, bitorder="little"
-        )[:, : self.max_bits]
+    def _digits_of(self, raw: bytes, count: int) -> np.ndarray:
+        """Little-endian exponents of ``_exponent_bytes`` each → their window digits."""
+        rows = np.frombuffer(raw, dtype=np.uint8).reshape(count, self._exponent_bytes)
+        bits = np.unpackbits(rows, axis=1, bitorder="little")[:, : self.max_bits]
         padded = np.zeros((count, self._digits * self.window), dtype=np.int64)
         padded[:, : self.max_bits] = bits
         weights = 1 << np.arange(self.window, dtype=np.int64)
@@ -408,7 +408,3 @@ class FixedBase:
                 mul(acc, acc, entry, mont, ctx)
             out.append(acc)
         return MontVector(modulus, out)
-
-    def pow_many(self, exponents: Sequence[int]) -> MontVector:
-        """``base ** e`` for each exponent, in Montgomery form."""
-        return self.pow_digits(self.digits(exponents))
