@@ -11,8 +11,9 @@ the load test says more about the neighbours than about the code. This drives th
 returns (the client's signing and parsing are outside) and, on PostgreSQL, the CPU of the
 database's backends (from /proc). CPU time is less disturbed by other processes than wall
 time, though a busy neighbour still inflates it by a fifth or more: compare runs made side by
-side. A separate pass afterwards counts statements (an ``executemany`` counts once; SQLite's
-``BEGIN IMMEDIATE``, sent to the driver directly, is not counted) and commits per request.
+side. A separate pass afterwards counts statements (an ``executemany`` counts once, as does
+each statement ``store.direct`` runs; SQLite's ``BEGIN IMMEDIATE``, sent to the driver directly,
+is not counted) and commits per request.
 
 ``--inline`` (implied by ``--profile``) runs FastAPI's thread-pool calls in the event loop's
 thread, so that cProfile, which sees one thread, sees the whole request. Neither the HTTP
@@ -48,7 +49,7 @@ from puhui.api.partners import MAX_RATE_LIMIT, create_partner
 from puhui.bootstrap import Platform
 from puhui.origination.seed import as_submission
 from puhui.settings import Settings
-from puhui.store import migrate
+from puhui.store import direct, migrate
 from puhui.synthetic import generate
 from scratch_db import postgres_scratch
 
@@ -160,15 +161,23 @@ def count_statements(
     def commit(*_args: Any) -> None:
         counts["commits"] += 1
 
+    run_direct = direct._run
+
+    def counted_direct(*args: Any) -> Any:
+        counts["statements"] += 1
+        return run_direct(*args)
+
     def listen() -> None:  # after the token request: only submissions are counted
         event.listen(platform.engine, "before_cursor_execute", statement)
         event.listen(platform.engine, "commit", commit)
+        direct._run = counted_direct  # the statements ``store.direct`` runs bypass the events
 
     try:
         asyncio.run(drive(app, client_id, secret, payloads, listen))
     finally:
         event.remove(platform.engine, "before_cursor_execute", statement)
         event.remove(platform.engine, "commit", commit)
+        direct._run = run_direct
     n = max(len(payloads), 1)
     return counts["statements"] / n, counts["commits"] / n
 

@@ -58,3 +58,31 @@ def test_errors_keep_their_classes_and_the_connection_stays_usable(pg_db: Databa
         conn.execute(text("insert into t values (:k)"), {"k": 2})  # begins a new transaction
         conn.rollback()
         assert conn.execute(text("select count(*) from t where k > :k"), {"k": 0}).scalar() == 1
+
+
+def test_dates_and_times_read_as_pg8000_reads_them(pg_db: Database) -> None:
+    """ISO text goes through ``fromisoformat``; what it cannot read, pg8000's converter."""
+    from pg8000.converters import date_in, timestamp_in, timestamptz_in
+
+    values = {
+        "timestamptz": [
+            "2026-11-28 20:17:28.361045+00",
+            "2026-11-28 20:17:28+05:30",
+            "1900-01-01 00:00:00+08:05:43",
+            "infinity",
+            "-infinity",
+        ],
+        "timestamp": ["2026-11-28 20:17:28.5", "2026-11-28 00:00:00", "infinity"],
+        "date": ["2026-11-28", "0044-03-15 BC", "-infinity"],
+    }
+    own = {"timestamptz": timestamptz_in, "timestamp": timestamp_in, "date": date_in}
+    with pg_db.engine.connect() as conn:
+        conn.execute(text("set time zone 'UTC'"))
+        for type_name, texts in values.items():
+            for value in texts:
+                raw = conn.execute(text(f"select cast(:v as {type_name})::text"), {"v": value})
+                as_text = raw.scalar_one()
+                got = conn.execute(
+                    text(f"select cast(:v as {type_name})"), {"v": value}
+                ).scalar_one()
+                assert got == own[type_name](as_text), (type_name, value, as_text)

@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -87,6 +87,7 @@ from puhui.api.partners import load_client, valid_secrets
 from puhui.api.problems import PROBLEM_JSON, PROBLEM_SCHEMA, problem
 from puhui.bootstrap import Platform
 from puhui.privacy.errors import UnknownKeyError
+from puhui.store import direct
 from puhui.store.models import ApiClient, RequestNonce, table
 
 TOKEN_PATH = "/v1/oauth/token"
@@ -442,13 +443,16 @@ def _check_signed(
     claimed: Claim | None = None
     with security.platform.sessions() as session:
         try:
-            session.connection().execute(
-                _INSERT_NONCE,
-                {
-                    "client_id": client.client_id,
-                    "nonce": signed.nonce,
-                    "seen_at": datetime.fromtimestamp(signed.timestamp, UTC),
-                },
+            direct.insert_rows(
+                session.connection(),
+                _NONCES,
+                [
+                    {
+                        "client_id": client.client_id,
+                        "nonce": signed.nonce,
+                        "seen_at": datetime.fromtimestamp(signed.timestamp, UTC),
+                    }
+                ],
             )
         except IntegrityError:
             raise auth_problem(
@@ -463,7 +467,7 @@ def _check_signed(
     return partner, decision, claimed
 
 
-_INSERT_NONCE = insert(table(RequestNonce))
+_NONCES = table(RequestNonce)
 
 
 def _client(security: ApiSecurity, client_id: str) -> CachedClient:

@@ -53,6 +53,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from puhui.api.context import PartnerContext
 from puhui.api.limits import ApiProblem, replay_body
+from puhui.store import direct
 from puhui.store.models import IdempotencyRecord, table
 from puhui.store.types import UTCDateTime
 
@@ -246,7 +247,7 @@ class IdempotencyStore:
             "created_at": now,
             "expires_at": now + self.ttl,
         }
-        record_id = session.connection().execute(_CLAIM, row).scalar_one_or_none()
+        record_id = direct.execute(session.connection(), _CLAIM, row).scalar()
         return None if record_id is None else Claim(int(record_id), now)
 
     def _existing(
@@ -306,7 +307,8 @@ class IdempotencyStore:
         """Store the response; False if the claim was lost (taken over after the lease)."""
         body, headers = _encode_body(response)
         with self._sessions() as session:
-            result = session.connection().execute(
+            result = direct.execute(
+                session.connection(),
                 _COMPLETE,
                 {
                     "record_id": claim.record_id,
@@ -317,7 +319,7 @@ class IdempotencyStore:
                 },
             )
             session.commit()
-            return getattr(result, "rowcount", 0) == 1
+            return result.rowcount == 1
 
     def release(self, claim: Claim) -> None:
         """Forget the key after the handler failed unexpectedly: a retry runs afresh."""

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from puhui.api.limits import ApiProblem
+from puhui.store import direct
 from puhui.store.models import RateCounter
 
 WINDOW_SECONDS = 60
@@ -101,7 +102,7 @@ def consume(session: Session, client_id: str, limit: int, now: float) -> RateDec
         raise RuntimeError(
             f"SQLite {sqlite3.sqlite_version} lacks UPSERT … RETURNING (needs 3.35 or later)"
         )
-    count = conn.execute(_BUMP, {"client_id": client_id, "window_start": start}).scalar_one()
+    count = direct.execute(conn, _BUMP, {"client_id": client_id, "window_start": start}).scalar()
     reset_after = max(1, math.ceil(start + WINDOW_SECONDS - now))
     return RateDecision(limit=limit, count=int(count), reset_after=reset_after)
 

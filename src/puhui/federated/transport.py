@@ -626,7 +626,8 @@ class HttpChannel:
                 self._sleep(self.network.backoff_delay(attempt))
         raise PeerUnreachable(
             f"could not send '{tag}' to the {self.peer} at {self.peer_url}: {attempts} attempts "
-            f"over {time.monotonic() - started:.1f} s failed (last error: {last})"
+            f"over {time.monotonic() - started:.1f} s failed (last error: {last}); it has "
+            f"stopped or the network is down — start the run again"
         )
 
     def _ensure_connection(self) -> http.client.HTTPSConnection:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from puhui.domain.lifecycle import ApplicationState, LoanState
 from puhui.fraud.link_store import STRONG
+from puhui.store import direct
 from puhui.store.types import UTCDateTime
 
 WINDOWS: dict[str, timedelta] = {
@@ -94,7 +95,8 @@ def _sql(name: str, n: int = 0) -> TextClause:
         "WHERE application_id = :app",
         "identity": "SELECT kind, count(DISTINCT key) FROM fraud_links WHERE identity = :me "
         "AND kind IN ('mobile', 'bank_account', 'uscc') AND occurred_at > :since "
-        "AND occurred_at <= :t AND application_id != :app AND key NOT IN :mine GROUP BY kind",
+        "AND occurred_at <= :t AND application_id != :app "
+        f"AND key NOT IN ({', '.join(f':m{i}' for i in range(n))}) GROUP BY kind",
         "lists": f"SELECT list_name, kind FROM fraud_list_entries WHERE {pairs}",
         "hop1": f"SELECT DISTINCT application_id FROM fraud_links WHERE ({pairs}) "
         f"AND occurred_at <= :t LIMIT {NEIGHBOUR_LIMIT}",
@@ -109,28 +111,29 @@ def _sql(name: str, n: int = 0) -> TextClause:
         "AND outcome = 'confirmed'), "
         "(SELECT count(*) FROM applications WHERE id IN :ids AND state = :declined)",
         "debt": "SELECT count(CASE WHEN institution_id != :inst THEN 1 END), "
-        "coalesce(sum(outstanding_principal_fen), 0) FROM loans WHERE state IN :live AND "
+        "coalesce(sum(outstanding_principal_fen), 0) FROM loans "
+        f"WHERE state IN ('{LoanState.ACTIVE.value}', '{LoanState.OVERDUE.value}') AND "
         "application_id IN (SELECT DISTINCT application_id FROM fraud_links "
         f"WHERE ({pairs}) AND application_id != :app)",
     }
     stmt = text(statements[name])
-    expanding = [b for b in ("mine", "ids", "strong", "live") if f":{b}" in statements[name]]
+    expanding = [b for b in ("ids", "strong") if f":{b}" in statements[name]]
     binds: list[BindParameter[Any]] = [bindparam(b, expanding=True) for b in expanding]
     binds += [bindparam(t, type_=_TIME) for t in ("t", "since") if f":{t}" in statements[name]]
     return stmt.bindparams(*binds)
 
 
 def own_links(session: Session, application_id: str) -> OwnLinks | None:
-    rows = session.execute(_sql("own"), {"app": application_id}).all()
+    rows = direct.execute(session.connection(), _sql("own"), {"app": application_id}).rows
     if not rows:
         return None
-    first = rows[0]
+    _, _, identity, institution_id, occurred_at = rows[0]
     return OwnLinks(
         application_id,
-        first.institution_id,
-        first.identity,
-        _utc(first.occurred_at),
-        tuple((r.kind, r.key) for r in rows),
+        institution_id,
+        identity,
+        _utc(occurred_at),
+        tuple((kind, key) for kind, key, *_ in rows),
     )
 
 
@@ -195,7 +198,8 @@ def _velocity(session: Session, own: OwnLinks, out: dict[str, float]) -> dict[tu
         params[f"k{i}"], params[f"v{i}"] = kind, key
     counts: dict[tuple[str, str], int] = {}
     keys = dict(own.pairs)
-    for r in session.execute(_velocity_sql(len(own.pairs)), params).mappings():
+    found = direct.execute(session.connection(), _velocity_sql(len(own.pairs)), params)
+    for r in found.mappings():
         kind = r["kind"]
         counts[(kind, keys[kind])] = int(r["n"])
         for w in WINDOWS:
@@ -210,16 +214,17 @@ def _velocity(session: Session, own: OwnLinks, out: dict[str, float]) -> dict[tu
 
 
 def _identity(session: Session, own: OwnLinks, out: dict[str, float]) -> None:
-    rows = session.execute(
-        _sql("identity"),
+    rows = direct.execute(
+        session.connection(),
+        _sql("identity", len(own.pairs)),
         {
             "me": own.identity,
             "since": own.at - WINDOWS["30d"],
             "t": own.at,
             "app": own.application_id,
-            "mine": [key for _, key in own.pairs],
+            **{f"m{i}": key for i, (_, key) in enumerate(own.pairs)},
         },
-    ).all()
+    ).rows
     got = {k: float(n) for k, n in rows}
     out["identity.mobiles_30d"] = got.get("mobile", 0.0)
     out["identity.bank_accounts_30d"] = got.get("bank_account", 0.0)
@@ -227,10 +232,12 @@ def _identity(session: Session, own: OwnLinks, out: dict[str, float]) -> None:
 
 
 def _lists(session: Session, own: OwnLinks, out: dict[str, float]) -> list[str]:
-    rows = session.execute(_sql("lists", len(own.pairs)), _pairs_params(own.pairs)).all()
-    out["list.blacklist"] = float(sum(1 for r in rows if r.list_name == "blacklist"))
-    out["list.confirmed_fraud"] = float(sum(1 for r in rows if r.list_name == "confirmed_fraud"))
-    return sorted({f"{r.list_name}:{r.kind}" for r in rows})
+    rows = direct.execute(
+        session.connection(), _sql("lists", len(own.pairs)), _pairs_params(own.pairs)
+    ).rows
+    out["list.blacklist"] = float(sum(1 for name, _ in rows if name == "blacklist"))
+    out["list.confirmed_fraud"] = float(sum(1 for name, _ in rows if name == "confirmed_fraud"))
+    return sorted({f"{name}:{kind}" for name, kind in rows})
 
 
 def _graph(
@@ -242,10 +249,10 @@ def _graph(
     out["graph.hub_keys"] = float(len(hubs))
     hop1: set[str] = set()
     if usable:
-        ids = session.scalars(
-            _sql("hop1", len(usable)), {**_pairs_params(usable), "t": own.at}
-        ).all()
-        hop1 = set(ids) - {own.application_id}
+        ids = direct.execute(
+            session.connection(), _sql("hop1", len(usable)), {**_pairs_params(usable), "t": own.at}
+        ).rows
+        hop1 = {app for (app,) in ids} - {own.application_id}
     hop2: set[str] = set()
     if hop1:
         rows = session.execute(
@@ -288,15 +295,13 @@ def _debt(session: Session, own: OwnLinks, revenue: Decimal, out: dict[str, floa
     keys = [p for p in own.pairs if p[0] in ("uscc", "id_number")]
     others, fen = 0, 0
     if keys:
-        others, fen = session.execute(
+        found = direct.execute(
+            session.connection(),
             _sql("debt", len(keys)),
-            {
-                **_pairs_params(keys),
-                "inst": own.institution_id,
-                "app": own.application_id,
-                "live": [LoanState.ACTIVE.value, LoanState.OVERDUE.value],
-            },
-        ).one()
+            {**_pairs_params(keys), "inst": own.institution_id, "app": own.application_id},
+        ).first()
+        assert found is not None  # an aggregate without GROUP BY answers one row
+        others, fen = found
     outstanding = Decimal(int(fen or 0)) / 100
     out["ml.other_active_loans"] = float(others or 0)
     out["ml.debt_outstanding"] = float(outstanding)

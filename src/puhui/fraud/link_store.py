@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from puhui.fraud.links import is_strong
 from puhui.privacy.blind_index import BlindIndexer, IndexKind
+from puhui.store import direct
 from puhui.store import models as m
 
 # link kind → the blind-index domain its values are indexed in
@@ -75,8 +75,8 @@ def record_links(
     if rows:
         # on the connection, a statement built once: the ORM's bulk path costs more than the
         # INSERT (and the rows are never read back as objects)
-        session.connection().execute(_INSERT_LINKS, rows)
+        direct.insert_rows(session.connection(), _LINKS, rows)
     return len(rows)
 
 
-_INSERT_LINKS = insert(m.table(m.FraudLink))
+_LINKS = m.table(m.FraudLink)

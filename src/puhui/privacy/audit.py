@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from puhui.store import direct
 from puhui.store.models import AuditHead, AuditRecord, table
 
 GENESIS_HASH = "0" * 64
@@ -110,7 +111,7 @@ _MOVE_HEAD = (
     .where(_HEAD.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
-_INSERT_RECORDS = insert(table(AuditRecord))
+_RECORDS = table(AuditRecord)
 
 
 def write(session: Session, entries: Sequence[Entry]) -> int:
@@ -125,8 +126,8 @@ def write(session: Session, entries: Sequence[Entry]) -> int:
     :func:`verify` checks records written one at a time and in batches alike.
     """
     conn = session.connection()
-    head = conn.execute(_LOCK_HEAD).first()
-    seq, prev = (0, GENESIS_HASH) if head is None else (int(head.seq), str(head.hash))
+    head = direct.execute(conn, _LOCK_HEAD).first()
+    seq, prev = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
     if not entries:
         return seq
     rows = []
@@ -158,11 +159,11 @@ def write(session: Session, entries: Sequence[Entry]) -> int:
             }
         )
         prev = digest
-    conn.execute(_INSERT_RECORDS, rows)
+    direct.insert_rows(conn, _RECORDS, rows)
     if head is None:  # a database whose migration did not seed the head
         conn.execute(insert(_HEAD).values(id=1, seq=seq, hash=prev))
     else:
-        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        direct.execute(conn, _MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
     return seq
 
 

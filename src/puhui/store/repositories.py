@@ -15,6 +15,7 @@ from sqlalchemy import Select, and_, bindparam, func, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from puhui.store import direct
 from puhui.store import models as m
 from puhui.store.types import utcnow
 
@@ -179,10 +180,12 @@ def _decision_inputs() -> Select[Any]:
 
 
 _DECISION_INPUTS = _decision_inputs()
-_APPLICATION_ATTRS = tuple(
-    (prop.key, prop.columns[0].key) for prop in inspect(m.Application).column_attrs
-)
 _APPLICATIONS = m.table(m.Application)
+_APPLICATION_ATTRS = tuple(
+    (prop.key, list(_APPLICATIONS.c.keys()).index(prop.columns[0].key))
+    for prop in inspect(m.Application).column_attrs
+)
+"""(attribute, position of its column in a row of ``_DECISION_INPUTS``) of an application."""
 _SET_STATE = (
     update(_APPLICATIONS)
     .where(
@@ -206,19 +209,16 @@ class ApplicationRepository(Repository[m.Application]):
         """One indexed query instead of four: the institution by code, and its application
         by reference, applicant by id-number index and enterprise by USCC index (each unique
         per institution, so at most one row); None for an unknown institution."""
-        row = (
-            self.session.connection()
-            .execute(
-                _SUBMISSION_TARGETS,
-                {
-                    "code": institution_code,
-                    "ref": external_ref,
-                    "idb": id_number_bidx,
-                    "usb": uscc_bidx,
-                },
-            )
-            .first()
-        )
+        row = direct.execute(
+            self.session.connection(),
+            _SUBMISSION_TARGETS,
+            {
+                "code": institution_code,
+                "ref": external_ref,
+                "idb": id_number_bidx,
+                "usb": uscc_bidx,
+            },
+        ).first()
         return None if row is None else SubmissionTargets(*row)
 
     def for_institution(self, institution_id: str, application_id: str) -> m.Application | None:
@@ -235,16 +235,15 @@ class ApplicationRepository(Repository[m.Application]):
         The application comes back as a row object outside the session (every attribute
         set, as loading it would): a decision changes it only through :meth:`change_state`,
         so the session has nothing to track or flush."""
-        row = (
-            self.session.connection()
-            .execute(_DECISION_INPUTS, {"app": application_id, "inst": institution_id})
-            .first()
-        )
+        row = direct.execute(
+            self.session.connection(),
+            _DECISION_INPUTS,
+            {"app": application_id, "inst": institution_id},
+        ).first()
         if row is None:
             return None
-        values = row._mapping
-        application = m.Application(**{attr: values[key] for attr, key in _APPLICATION_ATTRS})
-        return DecisionInputs(application, *row[len(_APPLICATION_ATTRS) :])
+        application = m.Application(**{attr: row[i] for attr, i in _APPLICATION_ATTRS})
+        return DecisionInputs(application, *row[len(_APPLICATIONS.c) :])
 
     def change_state(self, application: m.Application, state: str) -> None:
         """Move an application (from :meth:`for_decision`) to ``state`` with the check the
@@ -252,7 +251,8 @@ class ApplicationRepository(Repository[m.Application]):
         change that committed first makes this one fail (``StaleDataError``) instead of
         being overwritten. The object is updated to match the row."""
         now = utcnow()
-        result = self.session.connection().execute(
+        result = direct.execute(
+            self.session.connection(),
             _SET_STATE,
             {
                 "b_id": application.id,

@@ -22,21 +22,22 @@ from itertools import groupby
 from types import TracebackType
 from typing import Any, Self, cast
 
-from sqlalchemy import Insert, Table, insert, inspect
+from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import Column
 
 from puhui.privacy import audit
+from puhui.store import direct
 from puhui.store import models as m
 from puhui.store import repositories as repo
 from puhui.store.types import utcnow
 
-_INSERT_EVENTS = insert(m.table(m.Event))
+_EVENTS = m.table(m.Event)
 
 
 @dataclass(frozen=True, slots=True)
 class _InsertPlan:
-    statement: Insert
+    table: Table
     columns: tuple[tuple[str, str, Column[Any]], ...]
     """(attribute, column key, column) for every column but an autoincrement key."""
 
@@ -53,7 +54,7 @@ def _insert_plan(cls: type[m.Base]) -> _InsertPlan:
         if column is table.autoincrement_column:
             continue
         columns.append((prop.key, column.key, column))
-    return _InsertPlan(insert(table), tuple(columns))
+    return _InsertPlan(table, tuple(columns))
 
 
 def _row_values(plan: _InsertPlan, row: m.Base) -> dict[str, Any]:
@@ -65,19 +66,10 @@ def _row_values(plan: _InsertPlan, row: m.Base) -> dict[str, Any]:
     for attr, key, column in plan.columns:
         value = state.get(attr)
         if value is None and column.default is not None:
-            value = _default_of(column)
+            value = direct.python_default(column)
             setattr(row, attr, value)
         values[key] = value
     return values
-
-
-def _default_of(column: Column[Any]) -> Any:
-    default = column.default
-    if default is not None and default.is_callable:
-        return default.arg(None)  # type: ignore[attr-defined]
-    if default is not None and default.is_scalar:
-        return default.arg  # type: ignore[attr-defined]
-    raise TypeError(f"{column}: only Python defaults can be filled in")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +139,7 @@ class UnitOfWork:
             session.flush()
             conn = session.connection()
             if self._events:
-                conn.execute(_INSERT_EVENTS, self._events)
+                direct.insert_rows(conn, _EVENTS, self._events)
             if self._audit:
                 audit.write(session, self._audit)
         self._events = []
@@ -173,7 +165,7 @@ class UnitOfWork:
         for cls, run in groupby(rows, key=type):
             plan = _insert_plan(cls)
             values = [_row_values(plan, row) for row in run]
-            conn.execute(plan.statement, values)
+            direct.insert_rows(conn, plan.table, values)
 
     def record_event(
         self,
