@@ -49,7 +49,7 @@ from puhui.api.partners import MAX_RATE_LIMIT, create_partner
 from puhui.bootstrap import Platform
 from puhui.origination.seed import as_submission
 from puhui.settings import Settings
-from puhui.store import direct, migrate
+from puhui.store import direct, migrate, pg
 from puhui.synthetic import generate
 from scratch_db import postgres_scratch
 
@@ -149,11 +149,12 @@ class BackendClock:
 
 def count_statements(
     platform: Platform, app: ASGIApp, client_id: str, secret: str, payloads: list[bytes]
-) -> tuple[float, float]:
-    """Statements (an executemany counts once) and commits per request, over ``payloads``.
+) -> tuple[float, float, float]:
+    """Statements (an executemany counts once), commits and (PostgreSQL) network round trips
+    per request, over ``payloads``.
 
     A separate pass after the timed one: an engine listener slows every statement down."""
-    counts = {"statements": 0, "commits": 0}
+    counts = {"statements": 0, "commits": 0, "round_trips": 0}
 
     def statement(*_args: Any) -> None:
         counts["statements"] += 1
@@ -162,6 +163,11 @@ def count_statements(
         counts["commits"] += 1
 
     run_direct = direct._run
+    real_flush = pg._flush
+
+    def round_trip(sock: Any) -> None:
+        counts["round_trips"] += 1
+        real_flush(sock)
 
     def counted_direct(*args: Any) -> Any:
         counts["statements"] += 1
@@ -171,6 +177,7 @@ def count_statements(
         event.listen(platform.engine, "before_cursor_execute", statement)
         event.listen(platform.engine, "commit", commit)
         direct._run = counted_direct  # the statements ``store.direct`` runs bypass the events
+        pg._flush = round_trip  # PostgreSQL: one flush of the socket per round trip
 
     try:
         asyncio.run(drive(app, client_id, secret, payloads, listen))
@@ -178,8 +185,9 @@ def count_statements(
         event.remove(platform.engine, "before_cursor_execute", statement)
         event.remove(platform.engine, "commit", commit)
         direct._run = run_direct
+        pg._flush = real_flush
     n = max(len(payloads), 1)
-    return counts["statements"] / n, counts["commits"] / n
+    return counts["statements"] / n, counts["commits"] / n, counts["round_trips"] / n
 
 
 def run(database: str, n: int, warmup: int, profile: int, inline: bool, seed: int) -> None:
@@ -222,7 +230,7 @@ def run(database: str, n: int, warmup: int, profile: int, inline: bool, seed: in
                 profiler.disable()
             submits = clock.cpu[1:]  # the first call is the token request
             walls = clock.wall[1:]
-            statements, commits = count_statements(
+            statements, commits, trips = count_statements(
                 platform, clock, creds.client_id, creds.client_secret, payloads[warmup + n :]
             )
             print(
@@ -234,7 +242,8 @@ def run(database: str, n: int, warmup: int, profile: int, inline: bool, seed: in
                 + (
                     ""
                     if backend_ms is None
-                    else f"; PostgreSQL backend CPU ms/request {backend_ms:.2f}"
+                    else f"; PostgreSQL backend CPU ms/request {backend_ms:.2f}; "
+                    f"round trips/request {trips:.1f}"
                 )
                 + (" (under the profiler)" if profiler else "")
             )

@@ -75,7 +75,7 @@ def record_links(
     if rows:
         # on the connection, a statement built once: the ORM's bulk path costs more than the
         # INSERT (and the rows are never read back as objects)
-        direct.insert_rows(session.connection(), _LINKS, rows)
+        direct.insert_rows(session.connection(), _LINKS, rows, later=True)
     return len(rows)
 
 

@@ -159,11 +159,11 @@ def write(session: Session, entries: Sequence[Entry]) -> int:
             }
         )
         prev = digest
-    direct.insert_rows(conn, _RECORDS, rows)
+    direct.insert_rows(conn, _RECORDS, rows, later=True)
     if head is None:  # a database whose migration did not seed the head
         conn.execute(insert(_HEAD).values(id=1, seq=seq, hash=prev))
     else:
-        direct.execute(conn, _MOVE_HEAD, {"new_seq": seq, "new_hash": prev})
+        direct.execute(conn, _MOVE_HEAD, {"new_seq": seq, "new_hash": prev}, later=True)
     return seq
 
 

@@ -139,7 +139,7 @@ class UnitOfWork:
             session.flush()
             conn = session.connection()
             if self._events:
-                direct.insert_rows(conn, _EVENTS, self._events)
+                direct.insert_rows(conn, _EVENTS, self._events, later=True)
             if self._audit:
                 audit.write(session, self._audit)
         self._events = []
@@ -165,7 +165,7 @@ class UnitOfWork:
         for cls, run in groupby(rows, key=type):
             plan = _insert_plan(cls)
             values = [_row_values(plan, row) for row in run]
-            direct.insert_rows(conn, plan.table, values)
+            direct.insert_rows(conn, plan.table, values, later=True)
 
     def record_event(
         self,
