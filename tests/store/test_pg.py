@@ -177,7 +177,10 @@ def test_a_rollback_drops_queued_writes_and_reads_do_not_wait(pg_db: Database) -
             conn.begin()
             _later(conn, "insert into later_t (k) values (:k)", k=8)
             # a statement without parameters takes pg8000's own path: the write goes first
+            driver = conn.connection.dbapi_connection
+            driver.notices.clear()
             assert conn.execute(text("select count(*) from later_t")).scalar() == 1
+            assert not driver.notices  # no second BEGIN ("already a transaction in progress")
             conn.commit()
             assert conn.execute(text("select max(k) from later_t")).scalar() == 8
             cursor = conn.connection.cursor()

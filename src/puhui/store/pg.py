@@ -188,7 +188,10 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         return self.execute_pipelined(statement, vals, oids, begin=False)
 
     def execute_simple(self, statement: str) -> Context:
-        self._send_waiting()
+        if self._later:
+            self._send_waiting()  # opens the transaction if it was not open
+            if statement == _BEGIN and self._in_transaction:
+                return Context(statement)  # pg8000's cursor's own BEGIN: one too many now
         return super().execute_simple(statement)
 
     def commit(self) -> None:
