@@ -5,11 +5,13 @@ import json
 import os
 import stat
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from puhui.privacy import keys as keys_module
 from puhui.privacy.errors import KeyFileError, KeyInUseError, UnknownKeyError
 from puhui.privacy.keys import BLIND_INDEX_FILE, MASTER_FILE, KeyRing
 
@@ -61,19 +63,50 @@ def test_reload_is_stable(tmp_path: Path) -> None:
 
 def test_concurrent_first_run_agrees_on_one_set_of_keys(tmp_path: Path) -> None:
     rings: list[KeyRing] = []
+    failures: list[BaseException] = []
     barrier = threading.Barrier(8)
 
     def start() -> None:
         barrier.wait()
-        rings.append(KeyRing.load_or_create(tmp_path / "keys"))
+        try:
+            rings.append(KeyRing.load_or_create(tmp_path / "keys"))
+        except BaseException as exc:  # e.g. "lacks blind-index-key.json" mid-creation
+            failures.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failures == []
+    assert len(rings) == 8
     assert len({r.active_master_id for r in rings}) == 1
     assert len({r.blind_index_key for r in rings}) == 1
+
+
+def test_a_first_run_under_way_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The creator has written the master file but not yet the blind-index file: a second
+    starter waits for it instead of refusing a directory that "lacks" a file."""
+    real_create = keys_module._create_file
+    master_written = threading.Event()
+
+    def slow_create(path: Path, data: bytes) -> None:
+        real_create(path, data)
+        if path.name == MASTER_FILE:
+            master_written.set()
+            time.sleep(0.3)  # the window in which the second starter looks
+
+    monkeypatch.setattr(keys_module, "_create_file", slow_create)
+    first: list[KeyRing] = []
+    creator = threading.Thread(target=lambda: first.append(KeyRing.load_or_create(tmp_path)))
+    creator.start()
+    assert master_written.wait(5)
+    second = KeyRing.load_or_create(tmp_path)
+    creator.join()
+    assert second.blind_index_key == first[0].blind_index_key
+    assert second.active_master_id == first[0].active_master_id
 
 
 def test_load_without_files_refuses(tmp_path: Path) -> None:

@@ -159,17 +159,21 @@ class KeyRing:
             os.chmod(key_dir, DIR_MODE)  # mkdir's mode is filtered by the umask
         _check_dir(key_dir)
         master_path, blind_path = key_dir / MASTER_FILE, key_dir / BLIND_INDEX_FILE
-        if not master_path.exists() and not blind_path.exists():
+        if not master_path.exists() or not blind_path.exists():
+            # A first run, or one under way elsewhere (the master file written, the blind-index
+            # file not yet): decide under the lock, once the other creator has finished. Only
+            # an empty directory gets keys; a lone file is a lost one, refused by load().
             with _locked(key_dir):
-                now = _now()
-                master = _MasterKey(
-                    _new_id("mk"), "active", now, None, secrets.token_bytes(KEY_BYTES)
-                )
-                blind = _BlindIndexKey(_new_id("bi"), now, secrets.token_bytes(KEY_BYTES))
-                # Each create is a no-clobber link: if another process got there first, keep
-                # its file and load it below.
-                _create_file(master_path, _dump_masters((master,)))
-                _create_file(blind_path, _dump_blind(blind))
+                if not master_path.exists() and not blind_path.exists():
+                    now = _now()
+                    master = _MasterKey(
+                        _new_id("mk"), "active", now, None, secrets.token_bytes(KEY_BYTES)
+                    )
+                    blind = _BlindIndexKey(_new_id("bi"), now, secrets.token_bytes(KEY_BYTES))
+                    # Each create is a no-clobber link: if a creator that took no lock got
+                    # there first, keep its file and load it below.
+                    _create_file(master_path, _dump_masters((master,)))
+                    _create_file(blind_path, _dump_blind(blind))
         return cls.load(key_dir)
 
     @classmethod
