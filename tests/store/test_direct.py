@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    create_engine,
     insert,
     select,
     text,
@@ -174,3 +175,20 @@ def test_statements_are_logged_where_sqlalchemy_logs_its_own(
     with probe.engine.begin() as conn:  # not at INFO: nothing
         direct.insert_rows(conn, PROBE, [_row("quiet")])
     assert "direct_probe" not in caplog.text
+
+
+def test_an_engine_with_positional_parameters_is_refused_not_misled(
+    probe: Database, tmp_path: Any
+) -> None:
+    """Compiled forms are kept per dialect *and* parameter style: an engine that was not made
+    by ``store.db`` (positional ``?`` on SQLite) gets a clear refusal, never SQL compiled for
+    the other style."""
+    statement = select(PROBE.c.ref).where(PROBE.c.ref == bindparam("r"))
+    with probe.engine.begin() as conn:  # compiled and cached for the named style first
+        assert direct.execute(conn, statement, {"r": "none"}).first() is None
+    plain = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    try:
+        with plain.begin() as conn, pytest.raises(TypeError, match="named paramstyle"):
+            direct.execute(conn, statement, {"r": "none"})
+    finally:
+        plain.dispose()

@@ -89,9 +89,14 @@ MAX_COMPILED = 1024
 """Compiled statements kept; beyond this the cache starts afresh (statements are meant to be
 built once, at import or in an ``lru_cache``; this bounds a caller that builds them per call)."""
 
-_compiled: dict[tuple[int, str], _Compiled] = {}
+_compiled: dict[tuple[int, tuple[str, str]], _Compiled] = {}
 _keep: dict[int, ClauseElement] = {}
 """The statements ``_compiled`` is keyed on, kept alive so their ids stay theirs."""
+
+
+def _flavour(dialect: Dialect) -> tuple[str, str]:
+    """What a compiled statement depends on: the SQL dialect and its parameter style."""
+    return dialect.name, dialect.paramstyle
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
@@ -124,7 +129,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
 
 
 def _compiled_for(conn: Connection, statement: ClauseElement) -> _Compiled:
-    key = (id(statement), conn.dialect.name)
+    key = (id(statement), _flavour(conn.dialect))
     found = _compiled.get(key)
     if found is None:
         found = _compile(statement, conn.dialect)
@@ -216,13 +221,13 @@ def python_default(column: Column[Any]) -> Any:
     raise TypeError(f"{column}: only Python defaults can be filled in")
 
 
-_inserts: dict[tuple[str, str, tuple[str, ...], int], _Compiled] = {}
+_inserts: dict[tuple[str, tuple[str, str], tuple[str, ...], int], _Compiled] = {}
 
 
 def _insert_for(conn: Connection, table: Table, keys: tuple[str, ...], n: int) -> _Compiled:
     """The ``n``-row INSERT of ``keys`` (and the defaulted columns) into ``table``; its
     parameters are named ``<column>__<row>`` and listed row by row, in column order."""
-    cache_key = (table.fullname, conn.dialect.name, keys, n)
+    cache_key = (table.fullname, _flavour(conn.dialect), keys, n)
     found = _inserts.get(cache_key)
     if found is not None:
         return found
