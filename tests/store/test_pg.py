@@ -192,3 +192,18 @@ def test_a_rollback_drops_queued_writes_and_reads_do_not_wait(pg_db: Database) -
             conn.rollback()
             conn.execute(text("drop table later_t"))
             conn.commit()
+
+
+def test_in_autocommit_a_write_that_could_wait_is_sent_at_once(pg_db: Database) -> None:
+    with pg_db.engine.connect() as conn:
+        conn.execute(text("create table later_t (k int primary key)"))
+        conn.commit()
+        try:
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            _later(auto, "insert into later_t (k) values (:k)", k=11)
+            with pg_db.engine.connect() as other:  # already committed, seen elsewhere
+                found = other.execute(text("select count(*) from later_t where k = :k"), {"k": 11})
+                assert found.scalar() == 1
+        finally:
+            conn.execute(text("drop table later_t"))
+            conn.commit()

@@ -174,9 +174,13 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         ``RETURNING``); it is sent, prepared like any other, in the same network write as the
         next statement of the transaction — a read, another write, the COMMIT — and dropped
         by a rollback. An error it causes is raised by that next statement (the transaction
-        is then aborted, as it would have been), with a note naming the queued writes."""
+        is then aborted, as it would have been), with a note naming the queued writes. In
+        autocommit mode, where no COMMIT follows, it is sent at once."""
         if _returns_rows(statement):
             raise ProgrammingError(f"only writes that return no rows can wait: {statement[:80]}")
+        if self.autocommit:  # no COMMIT will come to carry it: send it now
+            self.execute_pipelined(statement, vals, oids, begin=False, prepare=True)
+            return
         self._later.append((statement, tuple(vals), tuple(oids)))
 
     def execute_unnamed(
