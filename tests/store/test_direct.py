@@ -115,6 +115,10 @@ def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_transaction_i
 def test_rows_must_name_the_same_columns(probe: Database) -> None:
     with probe.engine.begin() as conn, pytest.raises(ValueError, match="same columns"):
         direct.insert_rows(conn, PROBE, [_row("a"), _row("b", tag="x")])
+    reordered = dict(reversed(list(_row("d").items())))
+    with probe.engine.begin() as conn:  # the same columns in another order are the same
+        direct.insert_rows(conn, PROBE, [_row("c"), reordered])
+    assert [r[0] for r in _read(probe)] == ["c", "d"]
 
 
 def test_execute_processes_parameters_and_results_and_counts_rows(probe: Database) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pg8000.dbapi import ProgrammingError as DriverProgrammingError
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from puhui.store import pg
@@ -109,101 +110,91 @@ def _later(conn: Any, sql: str, **params: Any) -> None:
     cursor.close()
 
 
-def test_queued_writes_ride_with_the_next_statement(
-    pg_db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def later_t(pg_db: Database) -> Iterator[Connection]:
+    """A connection and a scratch table ``later_t (k int primary key, v text)``."""
     with pg_db.engine.connect() as conn:
         conn.execute(text("create table later_t (k int primary key, v text)"))
         conn.commit()
         try:
-            trips = _round_trips(monkeypatch)
-            _later(conn, "insert into later_t (k, v) values (:k, :v)", k=1, v="一")
-            _later(conn, "insert into later_t (k, v) values (:k, :v)", k=2, v="二")
-            _later(conn, "update later_t set v = :v where k = :k", k=1, v="壹")
-            assert trips[0] == 0  # nothing sent yet
-            seen = conn.execute(text("select k, v from later_t where k > :k order by k"), {"k": 0})
-            assert [tuple(r) for r in seen] == [(1, "壹"), (2, "二")]  # visible, in order
-            assert trips[0] == 1  # the writes went with the read, BEGIN too
-            _later(conn, "insert into later_t (k, v) values (:k, :v)", k=3, v="三")
-            conn.commit()
-            assert trips[0] == 2  # and with the COMMIT
-            count = conn.execute(text("select count(*) from later_t where k > :k"), {"k": 0})
-            assert count.scalar() == 3
+            yield conn
         finally:
             conn.rollback()
             conn.execute(text("drop table later_t"))
             conn.commit()
+
+
+def test_queued_writes_ride_with_the_next_statement(
+    later_t: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = later_t
+    trips = _round_trips(monkeypatch)
+    _later(conn, "insert into later_t (k, v) values (:k, :v)", k=1, v="一")
+    _later(conn, "insert into later_t (k, v) values (:k, :v)", k=2, v="二")
+    _later(conn, "update later_t set v = :v where k = :k", k=1, v="壹")
+    assert trips[0] == 0  # nothing sent yet
+    seen = conn.execute(text("select k, v from later_t where k > :k order by k"), {"k": 0})
+    assert [tuple(r) for r in seen] == [(1, "壹"), (2, "二")]  # visible, in order
+    assert trips[0] == 1  # the writes went with the read, BEGIN too
+    _later(conn, "insert into later_t (k, v) values (:k, :v)", k=3, v="三")
+    conn.commit()
+    assert trips[0] == 2  # and with the COMMIT
+    count = conn.execute(text("select count(*) from later_t where k > :k"), {"k": 0})
+    assert count.scalar() == 3
 
 
 def test_a_failing_queued_write_fails_the_next_statement_and_the_transaction(
-    pg_db: Database,
+    later_t: Connection,
 ) -> None:
-    with pg_db.engine.connect() as conn:
-        conn.execute(text("create table later_t (k int primary key)"))
-        conn.execute(text("insert into later_t (k) values (:k)"), {"k": 1})
-        conn.commit()
-        try:
-            conn.begin()
-            _later(conn, "insert into later_t (k) values (:k)", k=2)
-            _later(conn, "insert into later_t (k) values (:k)", k=1)  # duplicate
-            with pytest.raises(IntegrityError) as caught:
-                conn.commit()  # the statement that sends them raises their error
-            assert "queued to go with this statement" in "\n".join(
-                getattr(caught.value.orig, "__notes__", [])
-            )
-            conn.rollback()
-            conn.begin()
-            _later(conn, "insert into later_t (k) values (:k)", k=5)
-            _later(conn, "insert into later_t (k) values (:k)", k=5)
-            with pytest.raises(IntegrityError):  # raised by a read as well
-                conn.execute(text("select count(*) from later_t where k > :k"), {"k": 0})
-            conn.rollback()
-            rows = conn.execute(text("select k from later_t where k > :k"), {"k": 0})
-            assert [r[0] for r in rows] == [1]  # nothing of either transaction was kept
-        finally:
-            conn.rollback()
-            conn.execute(text("drop table later_t"))
-            conn.commit()
+    conn = later_t
+    conn.execute(text("insert into later_t (k) values (:k)"), {"k": 1})
+    conn.commit()
+    conn.begin()
+    _later(conn, "insert into later_t (k) values (:k)", k=2)
+    _later(conn, "insert into later_t (k) values (:k)", k=1)  # duplicate
+    with pytest.raises(IntegrityError) as caught:
+        conn.commit()  # the statement that sends them raises their error
+    assert "queued to go with this statement" in "\n".join(
+        getattr(caught.value.orig, "__notes__", [])
+    )
+    conn.rollback()
+    conn.begin()
+    _later(conn, "insert into later_t (k) values (:k)", k=5)
+    _later(conn, "insert into later_t (k) values (:k)", k=5)
+    with pytest.raises(IntegrityError):  # raised by a read as well
+        conn.execute(text("select count(*) from later_t where k > :k"), {"k": 0})
+    conn.rollback()
+    rows = conn.execute(text("select k from later_t where k > :k"), {"k": 0})
+    assert [r[0] for r in rows] == [1]  # nothing of either transaction was kept
 
 
-def test_a_rollback_drops_queued_writes_and_reads_do_not_wait(pg_db: Database) -> None:
-    with pg_db.engine.connect() as conn:
-        conn.execute(text("create table later_t (k int primary key)"))
-        conn.commit()
-        try:
-            conn.begin()
-            _later(conn, "insert into later_t (k) values (:k)", k=7)
-            conn.rollback()  # never sent
-            conn.begin()
-            _later(conn, "insert into later_t (k) values (:k)", k=8)
-            # a statement without parameters takes pg8000's own path: the write goes first
-            driver = conn.connection.dbapi_connection
-            driver.notices.clear()
-            assert conn.execute(text("select count(*) from later_t")).scalar() == 1
-            assert not driver.notices  # no second BEGIN ("already a transaction in progress")
-            conn.commit()
-            assert conn.execute(text("select max(k) from later_t")).scalar() == 8
-            cursor = conn.connection.cursor()
-            with pytest.raises(DriverProgrammingError, match="return no rows"):
-                cursor.execute_later("insert into later_t (k) values (:k) returning k", {"k": 9})
-            with pytest.raises(DriverProgrammingError, match="return no rows"):
-                cursor.execute_later("select :k", {"k": 9})
-        finally:
-            conn.rollback()
-            conn.execute(text("drop table later_t"))
-            conn.commit()
+def test_a_rollback_drops_queued_writes_and_reads_do_not_wait(later_t: Connection) -> None:
+    conn = later_t
+    conn.begin()
+    _later(conn, "insert into later_t (k) values (:k)", k=7)
+    conn.rollback()  # never sent
+    conn.begin()
+    _later(conn, "insert into later_t (k) values (:k)", k=8)
+    # a statement without parameters takes pg8000's own path: the write goes first
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    driver.notices.clear()
+    assert conn.execute(text("select count(*) from later_t")).scalar() == 1
+    assert not driver.notices  # no second BEGIN ("already a transaction in progress")
+    conn.commit()
+    assert conn.execute(text("select max(k) from later_t")).scalar() == 8
+    cursor = conn.connection.cursor()
+    with pytest.raises(DriverProgrammingError, match="return no rows"):
+        cursor.execute_later("insert into later_t (k) values (:k) returning k", {"k": 9})
+    with pytest.raises(DriverProgrammingError, match="return no rows"):
+        cursor.execute_later("select :k", {"k": 9})
 
 
-def test_in_autocommit_a_write_that_could_wait_is_sent_at_once(pg_db: Database) -> None:
-    with pg_db.engine.connect() as conn:
-        conn.execute(text("create table later_t (k int primary key)"))
-        conn.commit()
-        try:
-            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-            _later(auto, "insert into later_t (k) values (:k)", k=11)
-            with pg_db.engine.connect() as other:  # already committed, seen elsewhere
-                found = other.execute(text("select count(*) from later_t where k = :k"), {"k": 11})
-                assert found.scalar() == 1
-        finally:
-            conn.execute(text("drop table later_t"))
-            conn.commit()
+def test_in_autocommit_a_write_that_could_wait_is_sent_at_once(
+    pg_db: Database, later_t: Connection
+) -> None:
+    auto = later_t.execution_options(isolation_level="AUTOCOMMIT")
+    _later(auto, "insert into later_t (k) values (:k)", k=11)
+    with pg_db.engine.connect() as other:  # already committed, seen elsewhere
+        found = other.execute(text("select count(*) from later_t where k = :k"), {"k": 11})
+        assert found.scalar() == 1

@@ -89,9 +89,8 @@ MAX_COMPILED = 1024
 """Compiled statements kept; beyond this the cache starts afresh (statements are meant to be
 built once, at import or in an ``lru_cache``; this bounds a caller that builds them per call)."""
 
-_compiled: dict[tuple[int, tuple[str, str]], _Compiled] = {}
-_keep: dict[int, ClauseElement] = {}
-"""The statements ``_compiled`` is keyed on, kept alive so their ids stay theirs."""
+_compiled: dict[tuple[ClauseElement, tuple[str, str]], _Compiled] = {}
+"""By statement (statements compare and hash by identity) and dialect flavour."""
 
 
 def _flavour(dialect: Dialect) -> tuple[str, str]:
@@ -129,15 +128,13 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
 
 
 def _compiled_for(conn: Connection, statement: ClauseElement) -> _Compiled:
-    key = (id(statement), _flavour(conn.dialect))
+    key = (statement, _flavour(conn.dialect))
     found = _compiled.get(key)
     if found is None:
         found = _compile(statement, conn.dialect)
         if len(_compiled) >= MAX_COMPILED:
             _compiled.clear()
-            _keep.clear()
         _compiled[key] = found
-        _keep[id(statement)] = statement
     return found
 
 
@@ -181,7 +178,7 @@ def insert_rows(
         return
     keys = tuple(rows[0])
     for other in rows[1:]:
-        if tuple(other) != keys:
+        if other.keys() != rows[0].keys():
             raise ValueError(f"{table.name}: every row of one insert must name the same columns")
     defaults = _defaults(table, keys)
     for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
