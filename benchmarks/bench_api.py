@@ -16,11 +16,18 @@ a scratch database is created and dropped afterwards):
    log level WARNING; wait for ``/healthz``. N per database from ``--workers`` (default
    ``sqlite=1,postgresql=2``: SQLite serialises writers, so one process is best there, while
    API processes share one PostgreSQL with no state of their own).
-3. **Load** — this process is the load generator (asyncio + ``httpx2.AsyncClient``). Every
-   request is a complete partner call: ``POST /v1/applications`` with the bearer token (one per
-   simulated client, fetched once and renewed before expiry or on ``auth.token_expired``), a
-   fresh signature (``puhui.api.client.sign_request``) and a fresh ``Idempotency-Key``. A
-   success is ``201`` carrying a decision; everything else is counted as an error.
+3. **Load** — this process is the load generator: asyncio and ``lean_http.LeanClient`` (in
+   this folder), a minimal HTTP/1.1 keep-alive client with at most ``--connections``
+   persistent connections. It exists because the generator shares the machine's cores with
+   the server: a general-purpose client (httpx2, used here before) spent ≈ 2–3 ms of generator
+   CPU per request, taken from the server under test; the lean client needs a fraction of
+   that (httpx2 is still used for the untimed ``/healthz`` wait). ``--timeout`` is one
+   deadline per request (waiting for a connection included). For the same reason a full
+   garbage collection is done before each measured phase, not during it. Every request is a complete
+   partner call: ``POST /v1/applications`` with the bearer token (one per simulated client,
+   fetched once and renewed before expiry or on ``auth.token_expired``), a fresh signature
+   (``puhui.api.client.sign_request``) and a fresh ``Idempotency-Key``. A success is ``201``
+   carrying a decision; everything else is counted as an error.
 
    * **Open loop** at a fixed offered rate (default 100 applications/s for 20 s): request *i*
      is due at ``t0 + i/rate`` whatever has completed, and its latency runs from that due time
@@ -47,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import platform
@@ -71,6 +79,7 @@ from urllib.parse import quote
 import httpx2
 from sqlalchemy.engine import make_url
 
+from lean_http import LeanClient, LeanResponse
 from puhui.api.auth import TOKEN_PATH
 from puhui.api.client import encode_json, sign_request
 from puhui.api.idempotency import IDEMPOTENCY_HEADER
@@ -370,30 +379,37 @@ def _wait_healthy(server: Server, timeout: float = 60.0) -> None:
 class TokenSource:
     """One simulated partner client's access token: fetched once, renewed before expiry."""
 
-    def __init__(self, http: httpx2.AsyncClient, creds: Credentials, margin: float = 60.0):
+    def __init__(
+        self, http: LeanClient, creds: Credentials, margin: float = 60.0, timeout: float = 30.0
+    ):
         self.http = http
         self.creds = creds
         self.margin = margin
+        self.timeout = timeout
         self.token = ""
         self.expires = 0.0
         self.fetched = 0
         self._lock = asyncio.Lock()
 
     async def get(self, *, refresh: bool = False) -> str:
+        if not refresh and self.token and time.time() < self.expires - self.margin:
+            return self.token  # the common case, without the lock
         async with self._lock:
             if refresh or not self.token or time.time() >= self.expires - self.margin:
                 c = self.creds
                 basic = f"{quote(c.client_id, safe='')}:{quote(c.client_secret, safe='')}"
-                r = await self.http.post(
+                r = await self.http.request(
+                    "POST",
                     TOKEN_PATH,
-                    content=b"grant_type=client_credentials",
-                    headers={
+                    {
                         "Content-Type": "application/x-www-form-urlencoded",
                         "Authorization": "Basic " + base64.b64encode(basic.encode()).decode(),
                     },
+                    b"grant_type=client_credentials",
+                    self.timeout,
                 )
-                if r.status_code != 200:
-                    raise RuntimeError(f"token endpoint answered {r.status_code}: {r.text[:300]}")
+                if r.status != 200:
+                    raise RuntimeError(f"token endpoint answered {r.status}: {r.text[:300]}")
                 payload = r.json()
                 self.token = str(payload["access_token"])
                 self.expires = time.time() + float(payload["expires_in"])
@@ -435,9 +451,14 @@ class BodyFeed:
 
 
 async def submit(
-    http: httpx2.AsyncClient, tokens: TokenSource, body: bytes, due: float, timeout: float
+    http: LeanClient, tokens: TokenSource, body: bytes, due: float, timeout: float
 ) -> Sample:
-    """One complete partner submission; never raises."""
+    """One complete partner submission; never raises.
+
+    A failure without an answer is recorded as status 0 with the exception's class name:
+    ``TimeoutError`` for no complete answer within ``timeout``, a ``lean_http`` error class
+    (``LeanConnectionError``, ``LeanProtocolError``) otherwise.
+    """
     sent = time.perf_counter()
     idempotency_key = str(uuid.uuid4())
     try:
@@ -449,16 +470,16 @@ async def submit(
                 IDEMPOTENCY_HEADER: idempotency_key,
                 **sign_request("POST", SUBMIT_PATH, body, tokens.creds.client_secret),
             }
-            r = await http.post(SUBMIT_PATH, content=body, headers=headers, timeout=timeout)
-            problem = _problem_code(r) if r.status_code != 201 else ""
-            if r.status_code == 401 and problem == "auth.token_expired" and attempt == 0:
+            r = await http.request("POST", SUBMIT_PATH, headers, body, timeout)
+            problem = _problem_code(r) if r.status != 201 else ""
+            if r.status == 401 and problem == "auth.token_expired" and attempt == 0:
                 continue
             break
     except Exception as exc:
         return Sample(due, sent, time.perf_counter(), 0, type(exc).__name__)
     done = time.perf_counter()
     outcome = ""
-    if r.status_code == 201:
+    if r.status == 201:
         try:
             decision = r.json().get("decision") or {}
             outcome = str(decision.get("outcome") or "")
@@ -466,10 +487,10 @@ async def submit(
             outcome = ""
         if not outcome:
             problem = "no_decision"
-    return Sample(due, sent, done, r.status_code, problem, outcome)
+    return Sample(due, sent, done, r.status, problem, outcome)
 
 
-def _problem_code(r: httpx2.Response) -> str:
+def _problem_code(r: LeanResponse) -> str:
     try:
         body = r.json()
     except ValueError:
@@ -588,17 +609,32 @@ def summarise(samples: list[Sample], elapsed: float) -> dict[str, Any]:
     return out
 
 
-def _client(base_url: str, config: Config) -> httpx2.AsyncClient:
-    limits = httpx2.Limits(
-        max_connections=config.connections, max_keepalive_connections=config.connections
-    )
-    return httpx2.AsyncClient(base_url=base_url, limits=limits, timeout=config.timeout)
+def _client(base_url: str, config: Config) -> LeanClient:
+    """The phase's HTTP client: at most ``--connections`` keep-alive connections."""
+    return LeanClient(base_url, limit=config.connections)
+
+
+@contextmanager
+def _no_full_gc() -> Iterator[None]:
+    """No full garbage collection of this process's heap during a measured phase.
+
+    The generator's heap (imports, synthetic data) is large: a full collection takes ≈ 0.1 s
+    of CPU here, charged to the generator and taken from the server's cores, and it stalls
+    sends meanwhile. One is done before the phase instead, and what exists is frozen (kept
+    out of later collections) until the phase ends; young objects are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def warm_up(server: Server, creds: Credentials, feed: BodyFeed, config: Config) -> None:
     """Imports, pools, caches and connections; not measured."""
     async with _client(server.base_url, config) as http:
-        tokens = TokenSource(http, creds)
+        tokens = TokenSource(http, creds, timeout=config.timeout)
         await tokens.get()
 
         async def one_client() -> None:
@@ -616,10 +652,10 @@ async def open_loop(
     """``rate`` requests a second, each due at t0 + i/rate whatever has completed."""
     n = config.open_requests
     async with _client(server.base_url, config) as http:
-        tokens = TokenSource(http, creds)
+        tokens = TokenSource(http, creds, timeout=config.timeout)
         await tokens.get()
         tasks: list[tuple[float, asyncio.Task[Sample]]] = []
-        with Meter(server) as meter:
+        with _no_full_gc(), Meter(server) as meter:
             t0 = time.perf_counter() + 0.05
             for i in range(n):
                 body = feed.take()
@@ -661,7 +697,7 @@ async def closed_loop(
 ) -> dict[str, Any]:
     """``k`` clients, each with its own token, submitting back to back for a fixed time."""
     async with _client(server.base_url, config) as http:
-        sources = [TokenSource(http, creds) for _ in range(k)]
+        sources = [TokenSource(http, creds, timeout=config.timeout) for _ in range(k)]
         await asyncio.gather(*(t.get() for t in sources))
         samples: list[Sample] = []
         exhausted = False
@@ -677,7 +713,7 @@ async def closed_loop(
                     await submit(http, tokens, body, time.perf_counter(), config.timeout)
                 )
 
-        with Meter(server) as meter:
+        with _no_full_gc(), Meter(server) as meter:
             start = time.perf_counter()
             await asyncio.gather(*(one_client(t, start + config.closed_seconds) for t in sources))
             elapsed = time.perf_counter() - start
@@ -849,8 +885,9 @@ def main(argv: list[str]) -> None:
             "max_connections": config.connections,
             "request_timeout_s": config.timeout,
             "open_loop_drain_seconds": config.drain_seconds,
-            "load_generator": "this process: asyncio + httpx2.AsyncClient; token per client, "
-            "sign_request per request, fresh Idempotency-Key",
+            "load_generator": "this process: asyncio + lean_http.LeanClient (minimal HTTP/1.1 "
+            "keep-alive client, to keep generator CPU off the server's cores); token per "
+            "client, sign_request per request, fresh Idempotency-Key",
             "latency": "open loop: from the request's scheduled time to the end of the response "
             "(queueing counted); closed loop: from send to the end of the response",
             "shared_cores": SHARED_CORES_NOTE.format(cpus=machine["cpus"]),

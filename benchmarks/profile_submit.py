@@ -12,8 +12,8 @@ returns (the client's signing and parsing are outside) and, on PostgreSQL, the C
 database's backends (from /proc). CPU time is less disturbed by other processes than wall
 time, though a busy neighbour still inflates it by a fifth or more: compare runs made side by
 side. A separate pass afterwards counts statements (an ``executemany`` counts once, as does
-each statement ``store.direct`` runs; SQLite's ``BEGIN IMMEDIATE``, sent to the driver directly,
-is not counted) and commits per request.
+each statement ``store.direct`` runs, alone or sent together; SQLite's ``BEGIN IMMEDIATE``,
+sent to the driver directly, is not counted) and commits per request.
 
 ``--inline`` (implied by ``--profile``) runs FastAPI's thread-pool calls in the event loop's
 thread, so that cProfile, which sees one thread, sees the whole request. Neither the HTTP
@@ -173,10 +173,17 @@ def count_statements(
         counts["statements"] += 1
         return run_direct(*args)
 
+    together = pg.PipelinedCursor.execute_together
+
+    def counted_together(cursor: Any, operations: Any) -> Any:
+        counts["statements"] += len(operations)  # sent together on PostgreSQL, not via _run
+        return together(cursor, operations)
+
     def listen() -> None:  # after the token request: only submissions are counted
         event.listen(platform.engine, "before_cursor_execute", statement)
         event.listen(platform.engine, "commit", commit)
         direct._run = counted_direct  # the statements ``store.direct`` runs bypass the events
+        pg.PipelinedCursor.execute_together = counted_together  # type: ignore[method-assign]
         pg._flush = round_trip  # PostgreSQL: one flush of the socket per round trip
 
     try:
@@ -185,6 +192,7 @@ def count_statements(
         event.remove(platform.engine, "before_cursor_execute", statement)
         event.remove(platform.engine, "commit", commit)
         direct._run = run_direct
+        pg.PipelinedCursor.execute_together = together  # type: ignore[method-assign]
         pg._flush = real_flush
     n = max(len(payloads), 1)
     return counts["statements"] / n, counts["commits"] / n, counts["round_trips"] / n

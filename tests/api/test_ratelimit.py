@@ -13,11 +13,12 @@ from puhui.api.app import create_app
 from puhui.api.auth import install_security
 from puhui.bootstrap import Platform
 from puhui.settings import Settings
-from puhui.store.models import RateCounter
+from puhui.store.models import IdempotencyRecord, RateCounter
 from tests.api.security_harness import harness, make_test_router
 from tests.conftest import Database
 
 WHOAMI = "/v1/test/whoami"
+COUNTER = "/v1/test/counter"
 
 
 def test_over_the_limit_is_429_with_retry_after(database: Database, tmp_path: Path) -> None:
@@ -40,6 +41,25 @@ def test_over_the_limit_is_429_with_retry_after(database: Database, tmp_path: Pa
         ok = client.get(WHOAMI)
         assert ok.status_code == 200
         assert ok.headers["ratelimit-remaining"] == "3"
+
+
+def test_a_refused_post_holds_no_idempotency_key_and_its_retry_runs(
+    database: Database, tmp_path: Path
+) -> None:
+    with harness(database, tmp_path, rate_limit_per_minute=2) as h:
+        h.advance(ratelimit.window_start(h.now()) + 60 - h.now() + 1)
+        client = h.partner()
+        body = {"amount": "1.00"}
+        assert client.post(COUNTER, json=body, idempotency_key="k-1").status_code == 201
+        refused = client.post(COUNTER, json=body, idempotency_key="k-2")
+        assert refused.status_code == 429
+        with h.platform.sessions() as s:  # the claim made beside the count was undone
+            keys = s.scalars(select(IdempotencyRecord.key).order_by(IdempotencyRecord.key))
+            assert list(keys) == ["k-1"]
+        h.advance(int(refused.headers["retry-after"]))
+        retried = client.post(COUNTER, json=body, idempotency_key="k-2")
+        assert retried.status_code == 201  # run afresh, not the stored 429
+        assert h.calls["counter"] == 2
 
 
 def test_each_client_has_its_own_budget(database: Database, tmp_path: Path) -> None:

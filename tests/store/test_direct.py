@@ -196,3 +196,56 @@ def test_an_engine_with_positional_parameters_is_refused_not_misled(
             direct.execute(conn, statement, {"r": "none"})
     finally:
         plain.dispose()
+
+
+def test_statements_sent_together_answer_in_order_each_as_on_its_own(probe: Database) -> None:
+    with probe.engine.begin() as conn:
+        direct.insert_rows(conn, PROBE, [_row("a"), _row("b")])
+        direct.insert_rows(conn, PROBE, [_row("c", tag="other")])
+    read = select(PROBE.c.ref, PROBE.c.amount, PROBE.c.at).where(PROBE.c.ref == bindparam("r"))
+    count = text("SELECT count(*) FROM direct_probe WHERE tag = :tag")
+    move = update(PROBE).where(PROBE.c.tag == bindparam("t")).values(amount=bindparam("amount"))
+    with probe.engine.begin() as conn:
+        calls = [
+            (read, {"r": "a"}),
+            (count, {"tag": "plain"}),
+            (move, {"t": "plain", "amount": Decimal("9.99")}),
+            (read, {"r": "b"}),  # sees the update sent before it
+            (read, {"r": "none"}),
+        ]
+        together = direct.execute_together(conn, calls)
+    with probe.engine.begin() as conn:
+        one_by_one = [direct.execute(conn, s, p) for s, p in calls[:2]]
+    at = datetime(2026, 11, 28, 12, 30, 15, 123456, tzinfo=UTC)
+    assert together[0].rows == [("a", Decimal("1234.56"), at)]
+    assert together[0].keys == one_by_one[0].keys == ("ref", "amount", "at")
+    assert together[1].scalar() == one_by_one[1].scalar() == 2
+    assert together[2].rowcount == 2
+    assert together[3].rows == [("b", Decimal("9.99"), at)]
+    assert together[4].rows == [] and together[4].first() is None
+
+
+def test_a_failure_among_statements_sent_together_is_named_and_undoes_the_transaction(
+    probe: Database,
+) -> None:
+    with probe.engine.begin() as conn:
+        direct.insert_rows(conn, PROBE, [_row("taken")])
+    add = insert(PROBE).values(
+        {"ref": bindparam("ref"), "tag": bindparam("tag"), "made": bindparam("made")}
+    )
+    count = text("SELECT count(*) FROM direct_probe")
+    with pytest.raises(IntegrityError) as caught, probe.engine.begin() as conn:
+        direct.execute_together(
+            conn,
+            [
+                (add, {"ref": "new", "tag": "t", "made": "m"}),
+                (add, {"ref": "taken", "tag": "t", "made": "m"}),  # unique violation
+                (count, {}),
+            ],
+        )
+    assert direct.failed_statement(caught.value) == 1
+    assert "direct_probe" in str(caught.value.statement)
+    assert direct.failed_statement(ValueError()) is None
+    assert [r[0] for r in _read(probe)] == ["taken"]  # "new" went with the transaction
+    with probe.engine.begin() as conn:  # the pooled connection is still good
+        assert direct.execute_together(conn, [(count, {}), (count, {})])[1].scalar() == 1

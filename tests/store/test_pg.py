@@ -12,7 +12,7 @@ from pg8000.dbapi import ProgrammingError as DriverProgrammingError
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from puhui.store import pg
+from puhui.store import direct, pg
 from tests.conftest import Database
 
 
@@ -198,3 +198,45 @@ def test_in_autocommit_a_write_that_could_wait_is_sent_at_once(
     with pg_db.engine.connect() as other:  # already committed, seen elsewhere
         found = other.execute(text("select count(*) from later_t where k = :k"), {"k": 11})
         assert found.scalar() == 1
+
+
+def test_statements_sent_together_take_one_round_trip(
+    later_t: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = later_t
+    conn.begin()
+    trips = _round_trips(monkeypatch)
+    _later(conn, "insert into later_t (k, v) values (:k, :v)", k=1, v="一")
+    reads = [
+        (text("select v from later_t where k = :k"), {"k": 1}),  # sees the queued write
+        (text("select count(*) from later_t where k > :k"), {"k": 0}),
+        (text("insert into later_t (k, v) values (:k, :v) returning k"), {"k": 2, "v": "二"}),
+    ]
+    found = direct.execute_together(conn, reads)
+    assert trips[0] == 1  # BEGIN, the queued write and three statements in one write
+    assert [r.rows for r in found] == [[("一",)], [(1,)], [(2,)]]
+    assert found[0].keys == ("v",)
+    conn.commit()
+    assert trips[0] == 2
+
+
+def test_after_a_failure_sent_together_the_rest_do_not_run_and_the_connection_recovers(
+    later_t: Connection,
+) -> None:
+    conn = later_t
+    conn.begin()
+    add = text("insert into later_t (k) values (:k)")
+    with pytest.raises(IntegrityError) as caught:
+        direct.execute_together(conn, [(add, {"k": 1}), (add, {"k": 1}), (add, {"k": 3})])
+    assert direct.failed_statement(caught.value) == 1
+    conn.rollback()
+    assert conn.execute(text("select count(*) from later_t where k > :k"), {"k": 0}).scalar() == 0
+    # prepared statements whose first use failed are forgotten, not left half-known
+    found = direct.execute_together(conn, [(add, {"k": 4}), (add, {"k": 5})])
+    assert [r.rowcount for r in found] == [1, 1]
+    conn.commit()
+    auto = conn.execution_options(isolation_level="AUTOCOMMIT")  # one by one, each committed
+    with pytest.raises(IntegrityError):
+        direct.execute_together(auto, [(add, {"k": 6}), (add, {"k": 4})])
+    rows = conn.execute(text("select k from later_t where k > :k order by k"), {"k": 0})
+    assert [r[0] for r in rows] == [4, 5, 6]

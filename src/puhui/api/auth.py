@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -75,6 +75,7 @@ from puhui.api.idempotency import (
     IdempotencyMiddleware,
     IdempotencyScope,
     IdempotencyStore,
+    claim_from,
 )
 from puhui.api.limits import (
     DEFAULT_MAX_BODY_BYTES,
@@ -421,9 +422,11 @@ def _check_signed(
     the idempotency middleware will handle — its idempotency claim.
 
     The client and its secrets come from the in-process cache (``api.client_cache``) when it
-    holds them, so a request normally reads nothing here and writes three rows. The claim is
-    made only for an allowed request; when the key is already taken nothing is claimed and the
-    middleware takes its usual path (replay, 409 or 422) in transactions of its own.
+    holds them, so a request normally reads nothing here and writes three rows, sent together
+    (one round trip on PostgreSQL). A claim made for a request the rate limit then refuses is
+    undone in the same transaction, so only an allowed request holds its key; when the key is
+    already taken nothing is claimed and the middleware takes its usual path (replay, 409 or
+    422) in transactions of its own.
     """
     client = _client(security, signed.client_id)
     if client.revoked:
@@ -441,26 +444,38 @@ def _check_signed(
         )
     now = security.now()
     claimed: Claim | None = None
+    store = security.idempotency if claim is not None else None
     with security.platform.sessions() as session:
-        try:
-            direct.insert_rows(
-                session.connection(),
-                _NONCES,
-                [
-                    {
-                        "client_id": client.client_id,
-                        "nonce": signed.nonce,
-                        "seen_at": datetime.fromtimestamp(signed.timestamp, UTC),
-                    }
-                ],
+        conn = session.connection()
+        seen_at = datetime.fromtimestamp(signed.timestamp, UTC)
+        statements = [
+            (
+                _INSERT_NONCE,
+                {"client_id": client.client_id, "nonce": signed.nonce, "seen_at": seen_at},
+            ),
+            ratelimit.bump(conn, client.client_id, now),
+        ]
+        if store is not None and claim is not None:
+            claim_statement, claim_params, claim_at = store.claim_statement(
+                client.institution_id, claim
             )
-        except IntegrityError:
+            statements.append((claim_statement, claim_params))
+        try:
+            # one round trip on PostgreSQL: a replayed nonce fails the first statement, and
+            # the transaction with it
+            answers = direct.execute_together(conn, statements)
+        except IntegrityError as exc:
+            if direct.failed_statement(exc) != 0:
+                raise
             raise auth_problem(
                 "auth.replayed_nonce", "this nonce was already used; sign each request afresh"
             ) from None
-        decision = ratelimit.consume(session, client.client_id, client.rate_limit_per_minute, now)
-        if claim is not None and decision.allowed and security.idempotency is not None:
-            claimed = security.idempotency.claim_in(session, client.institution_id, claim)
+        decision = ratelimit.decision(int(answers[1].scalar()), client.rate_limit_per_minute, now)
+        if store is not None:
+            claimed = claim_from(answers[2], claim_at)
+            if claimed is not None and not decision.allowed:  # a refused request holds no key
+                store.unclaim_in(session, claimed)
+                claimed = None
         session.commit()
     partner = PartnerContext(client.institution_id, client.institution_code, client.client_id)
     _housekeeping(security, now)
@@ -468,6 +483,9 @@ def _check_signed(
 
 
 _NONCES = table(RequestNonce)
+_INSERT_NONCE = insert(_NONCES).values(
+    {c.key: bindparam(c.key, type_=c.type) for c in _NONCES.columns}
+)
 
 
 def _client(security: ApiSecurity, client_id: str) -> CachedClient:

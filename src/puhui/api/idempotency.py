@@ -9,9 +9,9 @@ Field"):
   400 ``idempotency.key_required``, malformed → 400 ``idempotency.key_invalid``;
 * a record (institution, key, method, path, SHA-256 of the body) is **inserted before the
   handler runs** — normally by the authentication gate, in the same short transaction as the
-  nonce and the rate counter (:meth:`IdempotencyStore.claim_in`), otherwise in a transaction of
-  its own; the unique constraint on (institution, key) picks one winner among concurrent
-  workers, so fifty identical requests at once execute the handler once;
+  nonce and the rate counter (:meth:`IdempotencyStore.claim_statement`), otherwise in a
+  transaction of its own; the unique constraint on (institution, key) picks one winner among
+  concurrent workers, so fifty identical requests at once execute the handler once;
 * the winner's response — status, headers and body, an error response too — is stored when the
   handler returns, *before* it is sent, so a client that saw a response always gets the same one
   again: a later request with the same key and body gets it back with ``Idempotent-Replayed:
@@ -41,9 +41,10 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import Request
-from sqlalchemy import ColumnElement, bindparam, delete, select, text, update
+from sqlalchemy import ColumnElement, TextClause, bindparam, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -227,15 +228,16 @@ class IdempotencyStore:
                 return outcome
         raise _in_progress()
 
-    def claim_in(
-        self, session: Session, institution_id: str, request: ClaimRequest
-    ) -> Claim | None:
-        """Claim the key inside the caller's transaction (the caller commits); None when the
-        key is already recorded — then :meth:`begin` sorts out replay, 409 or 422.
+    def claim_statement(
+        self, institution_id: str, request: ClaimRequest
+    ) -> tuple[TextClause, dict[str, Any], datetime]:
+        """The claim, inside the caller's transaction: its statement, parameters and time, for
+        a caller that sends it together with other statements (the caller commits) and reads
+        the answer with :func:`claim_from` — None when the key is already recorded, and then
+        :meth:`begin` sorts out replay, 409 or 422.
 
         One ``INSERT … ON CONFLICT DO NOTHING RETURNING id``, so a lost race leaves the
-        caller's transaction usable (its nonce and rate count are still committed).
-        """
+        caller's transaction usable (its nonce and rate count are still committed)."""
         now = self._now()
         row = {
             "institution_id": institution_id,
@@ -247,8 +249,12 @@ class IdempotencyStore:
             "created_at": now,
             "expires_at": now + self.ttl,
         }
-        record_id = direct.execute(session.connection(), _CLAIM, row).scalar()
-        return None if record_id is None else Claim(int(record_id), now)
+        return _CLAIM, row, now
+
+    def unclaim_in(self, session: Session, claim: Claim) -> None:
+        """Undo a claim inside the caller's transaction: the request it was made for will not
+        run after all (the rate limit refused it)."""
+        session.execute(delete(IdempotencyRecord).where(*_held(claim)))
 
     def _existing(
         self,
@@ -349,6 +355,12 @@ _CLAIM = text(
 )
 """The claim as text (the same on PostgreSQL and SQLite ≥ 3.35): SQLAlchemy cannot cache a
 compiled ``ON CONFLICT`` statement, so the expression form was compiled on every request."""
+
+
+def claim_from(answer: direct.Result, at: datetime) -> Claim | None:
+    """The claim the claim statement's answer made; None when the key was already recorded."""
+    record_id = answer.scalar()
+    return None if record_id is None else Claim(int(record_id), at)
 
 
 _COMPLETE = (

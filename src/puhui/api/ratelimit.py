@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import Connection, TextClause, delete, text
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -96,15 +97,26 @@ so the expression form was compiled afresh on every request (≈ 0.3 ms)."""
 def consume(session: Session, client_id: str, limit: int, now: float) -> RateDecision:
     """Count one request of ``client_id`` in the current window (within ``session``'s
     transaction; the caller commits)."""
-    start = window_start(now)
-    conn = session.connection()
+    statement, params = bump(session.connection(), client_id, now)
+    count = direct.execute(session.connection(), statement, params).scalar()
+    return decision(int(count), limit, now)
+
+
+def bump(conn: Connection, client_id: str, now: float) -> tuple[TextClause, dict[str, Any]]:
+    """The statement that counts one request of ``client_id`` in the current window and
+    answers the new count, with its parameters: for a caller that sends it together with
+    other statements (``direct.execute_together``) and passes the count to :func:`decision`."""
     if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
         raise RuntimeError(
             f"SQLite {sqlite3.sqlite_version} lacks UPSERT … RETURNING (needs 3.35 or later)"
         )
-    count = direct.execute(conn, _BUMP, {"client_id": client_id, "window_start": start}).scalar()
-    reset_after = max(1, math.ceil(start + WINDOW_SECONDS - now))
-    return RateDecision(limit=limit, count=int(count), reset_after=reset_after)
+    return _BUMP, {"client_id": client_id, "window_start": window_start(now)}
+
+
+def decision(count: int, limit: int, now: float) -> RateDecision:
+    """What a window's count (this request included) means for the request made at ``now``."""
+    reset_after = max(1, math.ceil(window_start(now) + WINDOW_SECONDS - now))
+    return RateDecision(limit=limit, count=count, reset_after=reset_after)
 
 
 def purge(session: Session, now: float) -> int:

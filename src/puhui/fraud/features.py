@@ -20,8 +20,8 @@ For one application at its submission instant ``t`` (only earlier applications c
   outstanding on the platform against annual revenue. Counts and sums only: a partner never
   learns which institution.
 
-Seven bounded, indexed queries; see ``benchmarks/bench_fraud_apptime.py`` for the cost at
-1,000,000 historical applications.
+Seven bounded, indexed queries, four of them sent together; see
+``benchmarks/bench_fraud_apptime.py`` for the cost at 1,000,000 historical applications.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def _pairs_params(pairs: Sequence[tuple[str, str]], prefix: str = "") -> dict[st
 
 
 _TIME = UTCDateTime()
+
+Read = tuple[TextClause, dict[str, Any]]
+"""A statement of this module and its parameters, to run with others."""
 
 
 @lru_cache(maxsize=256)
@@ -177,9 +180,8 @@ def _velocity_sql(pairs: int) -> TextClause:
     )
 
 
-def _velocity(session: Session, own: OwnLinks, out: dict[str, float]) -> dict[tuple[str, str], int]:
-    """Windowed counts per identifier, in one statement; returns each identifier's 90-day
-    count (capped), which decides whether the neighbourhood follows it or calls it a hub.
+def _velocity_read(own: OwnLinks) -> Read:
+    """Windowed counts per identifier, in one statement.
 
     Each identifier reads at most ``RECENT_CAP`` of its latest earlier rows within 90 days
     (an index range scan, newest first) and is aggregated in the database, so a carrier-NAT
@@ -196,9 +198,16 @@ def _velocity(session: Session, own: OwnLinks, out: dict[str, float]) -> dict[tu
     params.update({f"m{w}": t - span for w, span in ML_WINDOWS.items()})
     for i, (kind, key) in enumerate(own.pairs):
         params[f"k{i}"], params[f"v{i}"] = kind, key
+    return _velocity_sql(len(own.pairs)), params
+
+
+def _velocity(
+    found: direct.Result, own: OwnLinks, out: dict[str, float]
+) -> dict[tuple[str, str], int]:
+    """The velocity features; returns each identifier's 90-day count (capped), which decides
+    whether the neighbourhood follows it or calls it a hub."""
     counts: dict[tuple[str, str], int] = {}
     keys = dict(own.pairs)
-    found = direct.execute(session.connection(), _velocity_sql(len(own.pairs)), params)
     for r in found.mappings():
         kind = r["kind"]
         counts[(kind, keys[kind])] = int(r["n"])
@@ -213,28 +222,29 @@ def _velocity(session: Session, own: OwnLinks, out: dict[str, float]) -> dict[tu
     return counts
 
 
-def _identity(session: Session, own: OwnLinks, out: dict[str, float]) -> None:
-    rows = direct.execute(
-        session.connection(),
-        _sql("identity", len(own.pairs)),
-        {
-            "me": own.identity,
-            "since": own.at - WINDOWS["30d"],
-            "t": own.at,
-            "app": own.application_id,
-            **{f"m{i}": key for i, (_, key) in enumerate(own.pairs)},
-        },
-    ).rows
-    got = {k: float(n) for k, n in rows}
+def _identity_read(own: OwnLinks) -> Read:
+    return _sql("identity", len(own.pairs)), {
+        "me": own.identity,
+        "since": own.at - WINDOWS["30d"],
+        "t": own.at,
+        "app": own.application_id,
+        **{f"m{i}": key for i, (_, key) in enumerate(own.pairs)},
+    }
+
+
+def _identity(found: direct.Result, out: dict[str, float]) -> None:
+    got = {k: float(n) for k, n in found.rows}
     out["identity.mobiles_30d"] = got.get("mobile", 0.0)
     out["identity.bank_accounts_30d"] = got.get("bank_account", 0.0)
     out["identity.businesses_30d"] = got.get("uscc", 0.0)
 
 
-def _lists(session: Session, own: OwnLinks, out: dict[str, float]) -> list[str]:
-    rows = direct.execute(
-        session.connection(), _sql("lists", len(own.pairs)), _pairs_params(own.pairs)
-    ).rows
+def _lists_read(own: OwnLinks) -> Read:
+    return _sql("lists", len(own.pairs)), _pairs_params(own.pairs)
+
+
+def _lists(found: direct.Result, out: dict[str, float]) -> list[str]:
+    rows = found.rows
     out["list.blacklist"] = float(sum(1 for name, _ in rows if name == "blacklist"))
     out["list.confirmed_fraud"] = float(sum(1 for name, _ in rows if name == "confirmed_fraud"))
     return sorted({f"{name}:{kind}" for name, kind in rows})
@@ -291,17 +301,25 @@ def _graph(
     out["graph.declined_2hop"] = float(declined or 0)
 
 
-def _debt(session: Session, own: OwnLinks, revenue: Decimal, out: dict[str, float]) -> None:
+def _debt_read(own: OwnLinks) -> Read | None:
+    """Other institutions' live loans of the same business or representative, and the debt
+    outstanding on them; None when the application names neither."""
     keys = [p for p in own.pairs if p[0] in ("uscc", "id_number")]
+    if not keys:
+        return None
+    return _sql("debt", len(keys)), {
+        **_pairs_params(keys),
+        "inst": own.institution_id,
+        "app": own.application_id,
+    }
+
+
+def _debt(found: direct.Result | None, revenue: Decimal, out: dict[str, float]) -> None:
     others, fen = 0, 0
-    if keys:
-        found = direct.execute(
-            session.connection(),
-            _sql("debt", len(keys)),
-            {**_pairs_params(keys), "inst": own.institution_id, "app": own.application_id},
-        ).first()
-        assert found is not None  # an aggregate without GROUP BY answers one row
-        others, fen = found
+    if found is not None:
+        row = found.first()
+        assert row is not None  # an aggregate without GROUP BY answers one row
+        others, fen = row
     outstanding = Decimal(int(fen or 0)) / 100
     out["ml.other_active_loans"] = float(others or 0)
     out["ml.debt_outstanding"] = float(outstanding)
@@ -311,14 +329,23 @@ def _debt(session: Session, own: OwnLinks, revenue: Decimal, out: dict[str, floa
 def fraud_features(
     session: Session, application_id: str, annual_revenue: Decimal
 ) -> tuple[dict[str, float], list[str]]:
-    """All features of one application (counts and sums), and the list hits by kind."""
+    """All features of one application (counts and sums), and the list hits by kind.
+
+    The velocity, identity, list and debt reads depend only on the application's own links,
+    so they go to the database together (one round trip on PostgreSQL); the neighbourhood
+    needs the velocity counts first, to tell hubs apart."""
     own = own_links(session, application_id)
     out: dict[str, float] = {}
     if own is None:
         return out, []
-    totals = _velocity(session, own, out)
-    _identity(session, own, out)
-    hits = _lists(session, own, out)
+    debt_read = _debt_read(own)
+    reads = [_velocity_read(own), _identity_read(own), _lists_read(own)]
+    if debt_read is not None:
+        reads.append(debt_read)
+    found = direct.execute_together(session.connection(), reads)
+    totals = _velocity(found[0], own, out)
+    _identity(found[1], out)
+    hits = _lists(found[2], out)
     _graph(session, own, totals, out)
-    _debt(session, own, annual_revenue, out)
+    _debt(found[3] if debt_read is not None else None, annual_revenue, out)
     return out, hits
