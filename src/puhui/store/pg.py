@@ -258,8 +258,8 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         In a transaction a failing statement aborts it, and the ones after it fail too
         ("current transaction is aborted"); the first failure is raised, once every answer
         has been read, with ``statement_index`` naming its statement (none when a queued
-        write failed first). In autocommit mode,
-        where each statement would commit on its own, they run one after the other instead.
+        write failed first). In autocommit mode, where each statement would commit on its
+        own, they run one after the other instead.
         """
         if not self.autocommit:
             return self._round_trip(list(statements), begin=begin, prepare=True)
