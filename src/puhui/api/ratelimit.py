@@ -97,8 +97,9 @@ so the expression form was compiled afresh on every request (≈ 0.3 ms)."""
 def consume(session: Session, client_id: str, limit: int, now: float) -> RateDecision:
     """Count one request of ``client_id`` in the current window (within ``session``'s
     transaction; the caller commits)."""
-    statement, params = bump(session.connection(), client_id, now)
-    count = direct.execute(session.connection(), statement, params).scalar()
+    conn = session.connection()
+    statement, params = bump(conn, client_id, now)
+    count = direct.execute(conn, statement, params).scalar()
     return decision(int(count), limit, now)
 
 

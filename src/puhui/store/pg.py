@@ -249,7 +249,7 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         return contexts[0] if contexts else Context(statement)
 
     def execute_together(
-        self, statements: Sequence[tuple[str, Sequence[Any], Sequence[int]]], *, begin: bool
+        self, statements: Sequence[tuple[str, Sequence[Any], Sequence[int]]]
     ) -> list[Context]:
         """Several prepared statements whose parameters do not depend on one another's
         answers, in one round trip: each is ended by a Sync of its own, so the answers are
@@ -262,6 +262,7 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         own, they run one after the other instead.
         """
         if not self.autocommit:
+            begin = not self._in_transaction  # BEGIN rides along, as for a single statement
             return self._round_trip(list(statements), begin=begin, prepare=True)
         contexts = []
         for index, (statement, vals, oids) in enumerate(statements):
@@ -457,9 +458,8 @@ class PipelinedCursor(legacy.Cursor):  # type: ignore[misc]
         for operation, args in operations:
             statement, names = _named(operation)
             statements.append((statement, tuple(args[name] for name in names), ()))
-        begin = not connection._in_transaction and not connection.autocommit
         try:
-            contexts = connection.execute_together(statements, begin=begin)
+            contexts = connection.execute_together(statements)
         except DatabaseError as exc:
             error = _dbapi_error(exc)
             if hasattr(exc, "statement_index"):
