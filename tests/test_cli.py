@@ -97,3 +97,21 @@ def test_synthetic_generate_writes_csv(env: Path) -> None:
     run("synthetic", "generate", "-n", "50", "--seed", "9", "--out", str(out))
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 51
+
+
+def test_audit_seal_chains_what_deferred_transactions_left_waiting(
+    env: Path, database: Database
+) -> None:
+    from puhui.store.unit_of_work import UnitOfWork
+
+    run("migrate")
+    with UnitOfWork(database.sessions, audit_sealing="deferred") as uow:
+        for subject in ("s1", "s2"):
+            uow.audit(action="test.read", subject_type="thing", subject_id=subject)
+        uow.commit()
+    out = run("audit", "verify")
+    assert "2 records wait to be sealed" in out and "intact" in out
+    assert "sealed 2 waiting audit records" in run("audit", "seal")
+    out = run("audit", "verify")
+    assert "wait to be sealed" not in out
+    assert "audit chain intact: 2 records" in " ".join(out.split())

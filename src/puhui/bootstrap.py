@@ -45,7 +45,7 @@ class Platform:
         return BlindIndexer.from_keyring(self.keyring)
 
     def uow(self, actor: str = "system") -> UnitOfWork:
-        return UnitOfWork(self.sessions, actor=actor)
+        return UnitOfWork(self.sessions, actor=actor, audit_sealing=self.settings.audit_sealing)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

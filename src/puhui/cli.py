@@ -112,6 +112,27 @@ def serve(
     console.print(f"keys in {p.keyring.key_dir} (active master {p.keyring.active_master_id})")
     n = workers or p.settings.workers
     stop = threading.Event()
+    sealer = None
+    # On PostgreSQL requests leave their audit records to one sealer, in this process; SQLite
+    # serialises writers anyway, and there a sealer's batch only lengthens the write lock
+    # (BENCHMARKS.md, "Audit sealing").
+    defer = p.settings.audit_sealing == "deferred" or (
+        p.settings.audit_sealer and p.engine.dialect.name != "sqlite"
+    )
+    if defer:
+        os.environ["PUHUI_AUDIT_SEALING"] = "deferred"  # the workers read their settings here
+        p = Platform(p.settings.model_copy(update={"audit_sealing": "deferred"}))
+    if defer and p.settings.audit_sealer:
+        from puhui.privacy.audit_sealer import run as run_sealer
+
+        sealer = threading.Thread(
+            target=run_sealer,
+            args=(p.sessions, stop),
+            kwargs={"interval": p.settings.audit_seal_interval_seconds},
+            daemon=True,
+            name="audit-sealer",
+        )
+        sealer.start()
     dispatcher = None
     if p.settings.webhook_dispatcher:  # one dispatcher, in this process, whatever the workers
         from puhui.webhooks.dispatcher import run as run_dispatcher
@@ -134,6 +155,8 @@ def serve(
         stop.set()
         if dispatcher is not None:
             dispatcher.join(timeout=10)
+        if sealer is not None:
+            sealer.join(timeout=30)
 
 
 @app.command("refresh-delinquency")
@@ -335,6 +358,11 @@ def audit_verify() -> None:
         report = audit.verify(
             session, on_progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
+    if report.waiting:
+        console.print(
+            f"{report.waiting} records wait to be sealed (oldest from "
+            f"{report.oldest_waiting:%Y-%m-%d %H:%M:%S} UTC); not yet covered by the chain"
+        )
     if report.ok:
         console.print(
             f"[green]audit chain intact[/green]: {report.checked} records; "
@@ -346,6 +374,35 @@ def audit_verify() -> None:
     if len(report.problems) > 50:
         console.print(f"… and {len(report.problems) - 50} more")
     raise _fail(f"audit chain broken: {len(report.problems)} problem(s)")
+
+
+@audit_app.command("seal")
+def audit_seal(
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep sealing until interrupted (a sealer process)")
+    ] = False,
+) -> None:
+    """Chain the audit records that deferred-sealing transactions left waiting."""
+    from puhui.privacy import audit_sealer
+
+    p = platform()
+    if not follow:
+        console.print(f"sealed {audit_sealer.seal_all(p.sessions)} waiting audit records")
+        return
+    stop = threading.Event()
+    sealed = 0
+
+    def count(n: int) -> None:
+        nonlocal sealed
+        sealed += n
+
+    console.print("sealing audit records as they arrive; Ctrl-C to stop")
+    try:
+        audit_sealer.run(p.sessions, stop, on_round=count)
+    except KeyboardInterrupt:
+        stop.set()
+        sealed += audit_sealer.seal_all(p.sessions)
+    console.print(f"sealed {sealed} audit records")
 
 
 # --- institutions ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,25 @@ class Settings(BaseSettings):
     webhook_dispatcher: bool = True
     """Run the webhook dispatcher inside ``puhui serve`` (the embedded default); turn it off
     when dispatchers run as their own processes (``puhui webhooks dispatch``)."""
+
+    audit_sealing: Literal["inline", "deferred"] = "inline"
+    """How this process's transactions put their audit records into the hash chain
+    (``privacy.audit``). inline: in the transaction itself, which holds the chain's head
+    locked until its commit is on disk, so concurrent writers queue there. deferred: committed
+    with the change, then chained by a sealer within about half a second. ``puhui serve`` on
+    PostgreSQL runs a sealer and defers, for itself and its workers, unless ``audit_sealer``
+    is off."""
+
+    audit_sealer: bool = True
+    """Run the audit sealer inside ``puhui serve`` and, on PostgreSQL, defer the API's sealing
+    to it (on SQLite, which serialises writers anyway, inline is as fast and never waits on a
+    sealer's batch). Turn it off to chain inline in every request, or when the sealer runs as
+    its own process (``puhui audit seal --follow``, with ``PUHUI_AUDIT_SEALING=deferred`` for
+    the servers)."""
+
+    audit_seal_interval_seconds: float = Field(default=0.5, gt=0)
+    """How long ``puhui serve``'s sealer rests after a round that found nothing to seal: with
+    the default a record waits at most about half a second outside the chain."""
 
     federated_config: Path | None = None
     """The bank's (guest's) ``party.toml``: when set, a federated champion model asks this data

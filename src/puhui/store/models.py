@@ -428,6 +428,21 @@ class AuditRecord(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditPending(Base):
+    """An audit record committed with its change but not yet chained (deferred sealing, see
+    ``privacy.audit``): the sealer moves it into ``audit_records`` in ``id`` order."""
+
+    __tablename__ = "audit_pending"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(48))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class AuditHead(Base):
     """The chain's newest link, one row: appenders lock it, so the chain never forks, and a
     deleted tail record is caught because the head no longer matches."""

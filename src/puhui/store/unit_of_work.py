@@ -6,9 +6,10 @@ kept — no half-written application, no event without its change, no change wit
 record. Events are mirrored into the hash-chained audit log in the same transaction.
 
 Events and audit records are collected as the use case runs and written when it commits, as
-one multi-row insert each (and one move of the audit chain's head), after the ORM's own
-flush: a use case that records three events pays for two statements, not six ORM rows and a
-head lock held from its first change. They are never visible to queries inside the same
+one multi-row insert each, after the ORM's own flush: a use case that records three events
+pays for two statements, not six ORM rows. Audit records are chained right there (inline, one
+move of the chain's head) or left for the sealer (deferred), as ``audit_sealing`` says — see
+``privacy.audit`` for why the API server defers. They are never visible to queries inside the same
 transaction — no use case reads its own outbox — and a rollback simply drops them.
 """
 
@@ -20,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import groupby
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 
 from sqlalchemy import Table, inspect
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,10 +85,20 @@ class RecordedEvent:
     occurred_at: datetime
 
 
+AuditSealing = Literal["inline", "deferred"]
+
+
 class UnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], *, actor: str = "system") -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        actor: str = "system",
+        audit_sealing: AuditSealing = "inline",
+    ) -> None:
         self._session_factory = session_factory
         self.actor = actor
+        self._defer_audit = audit_sealing == "deferred"
         self._session: Session | None = None
         self._events: list[dict[str, Any]] = []
         self._audit: list[audit.Entry] = []
@@ -140,7 +151,9 @@ class UnitOfWork:
             conn = session.connection()
             if self._events:
                 direct.insert_rows(conn, _EVENTS, self._events, later=True)
-            if self._audit:
+            if self._audit and self._defer_audit:
+                audit.write_pending(session, self._audit)
+            elif self._audit:
                 audit.write(session, self._audit)
         self._events = []
         self._audit = []
