@@ -134,7 +134,7 @@ _RECORDS = table(AuditRecord)
 
 
 _PENDING = table(AuditPending)
-_ANY_WAITING = select(_PENDING.c.id).limit(1)
+_ANY_WAITING = select(_PENDING.c.id).order_by(_PENDING.c.id).limit(1)
 _WAITING = (
     select(
         _PENDING.c.id,

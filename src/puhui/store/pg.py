@@ -22,7 +22,9 @@ Its habits below cost the API more than the SQL itself:
   open API (≈ 9 ms of it, 2 ms for the velocity query alone). A statement with parameters is
   therefore prepared once per connection under a name of its own (Parse + Describe the first
   time, then Bind + Execute only), at most :data:`MAX_PREPARED` of them, least recently used
-  closed first. PostgreSQL re-plans a prepared statement when a table it reads changes; one
+  closed first, and none kept longer than :data:`PLAN_MAX_AGE_SECONDS`, a young one for much
+  less (PostgreSQL keeps a generic plan until new statistics or DDL invalidate it, however
+  much its tables grow). One
   whose result columns changed (DDL while the server runs) fails once and is prepared afresh
   on its next use. Not for use behind a pooler in transaction mode, which would hand a
   connection's prepared statements to another session.
@@ -68,6 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import count
+from time import monotonic
 from typing import Any, NamedTuple
 
 from pg8000 import legacy
@@ -120,6 +123,21 @@ def _named(operation: str) -> tuple[str, tuple[str, ...]]:
 MAX_PREPARED = 256
 """Prepared statements kept per connection; the least recently used beyond this is closed."""
 
+PLAN_FIRST_AGE_SECONDS = 1.0
+PLAN_MAX_AGE_SECONDS = 30.0
+"""A prepared statement is closed and prepared afresh on its next use once it is older than
+:data:`PLAN_FIRST_AGE_SECONDS`, then twice that, and so on up to this.
+
+PostgreSQL keeps a prepared statement's generic plan until something invalidates it — a
+change of schema, or new statistics from ``ANALYZE`` — not when its tables grow. A plan made
+while a table was nearly empty (a new database, the first requests after a deployment) is a
+sequential scan, and without an ``ANALYZE`` it stays one: on a server with autovacuum off,
+the fraud graph's first-hop read went on scanning every link of every application, 5-7 ms per
+request and growing (BENCHMARKS.md, issue 3, session 7). Preparing afresh bounds how stale a
+plan can be, whatever the server's maintenance settings; the short first periods let a plan
+follow a table through its fastest relative growth, for a handful of Parse messages per
+statement and connection, then one per half-minute."""
+
 _RETRY_PREPARE = frozenset({"0A000", "26000"})
 """A cached plan whose result type changed (DDL), a statement gone (``DISCARD ALL``): the
 statement is forgotten and prepared afresh next time."""
@@ -150,6 +168,10 @@ class _Prepared(NamedTuple):
     """The server-side statement name, NUL-terminated as the protocol wants it."""
     columns: list[dict[str, Any]] | None
     input_funcs: list[Any]
+    expires: float
+    """``time.monotonic()`` after which it is prepared afresh (:data:`PLAN_MAX_AGE_SECONDS`)."""
+    generation: int
+    """How many times this statement was prepared afresh before, which sets its period."""
 
 
 class _Sent(NamedTuple):
@@ -159,6 +181,7 @@ class _Sent(NamedTuple):
     name: bytes
     known: _Prepared | None
     context: Context
+    generation: int
 
 
 class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
@@ -339,6 +362,12 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         """Write one statement's Parse (if new), Bind, Describe (if new) and Execute."""
         key = (statement, tuple(oids))
         known = self._prepared.get(key) if prepare else None
+        generation = 0
+        if known is not None and known.expires < monotonic():  # its plan may be stale
+            del self._prepared[key]
+            self._closing.append(known.name)
+            generation = known.generation + 1
+            known = None
         if known is not None:
             self._prepared.move_to_end(key)
         encoding = self._client_encoding
@@ -369,14 +398,21 @@ class PipelinedConnection(legacy.Connection):  # type: ignore[misc]
         if known is None:
             self._send_message(DESCRIBE, PORTAL + NULL_BYTE)
         _write(self._sock, EXECUTE_MSG)
-        return _Sent(key, name, known, context)
+        return _Sent(key, name, known, context, generation)
 
     def _book(self, sent: _Sent, failure: Exception | None) -> None:
         """Keep the books of the prepared statements after a round trip."""
-        key, name, known, context = sent
+        key, name, known, context, generation = sent
         if failure is None:
             if name and known is None:
-                self._prepared[key] = _Prepared(name, context.columns, context.input_funcs)
+                period = min(PLAN_MAX_AGE_SECONDS, PLAN_FIRST_AGE_SECONDS * 2**generation)
+                expires = monotonic() + period
+                replaced = self._prepared.get(key)  # prepared twice in one round trip
+                if replaced is not None:
+                    self._closing.append(replaced.name)
+                self._prepared[key] = _Prepared(
+                    name, context.columns, context.input_funcs, expires, generation
+                )
                 if len(self._prepared) > MAX_PREPARED:
                     self._closing.append(self._prepared.popitem(last=False)[1].name)
             return
