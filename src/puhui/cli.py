@@ -119,9 +119,14 @@ def serve(
     defer = p.settings.audit_sealing == "deferred" or (
         p.settings.audit_sealer and p.engine.dialect.name != "sqlite"
     )
+    # What this process decided, for the app it builds and for the workers, which read their
+    # settings from the environment: how many they are (api.rebalance) and how they seal.
+    decided: dict[str, Any] = {"workers": n}
     if defer:
-        os.environ["PUHUI_AUDIT_SEALING"] = "deferred"  # the workers read their settings here
-        p = Platform(p.settings.model_copy(update={"audit_sealing": "deferred"}))
+        decided["audit_sealing"] = "deferred"
+    os.environ.update({f"PUHUI_{key.upper()}": str(value) for key, value in decided.items()})
+    p.close()  # its engine served only to learn the dialect
+    p = Platform(p.settings.model_copy(update=decided))
     if defer and p.settings.audit_sealer:
         from puhui.privacy.audit_sealer import run as run_sealer
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     """API processes ``puhui serve`` starts (uvicorn workers). No request state lives in a
     process, so several can share one PostgreSQL; SQLite serialises writers, so one is best."""
 
+    api_reconnect_every: int = Field(default=50, ge=0)
+    """With several workers, each answers every Nth request with ``Connection: close``, so that
+    clients' keep-alive connections — and their requests — spread over the processes instead
+    of piling on the one that happened to accept them (``api.rebalance``). 0: never."""
+
     api_threads: int = Field(default=3, ge=1, le=256)
     """Requests one API process works on at once. Handlers block on the database, so they run
     in a thread pool, and those threads share one interpreter lock: with anyio's default of 40,

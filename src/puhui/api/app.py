@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from puhui import __version__
 from puhui.api import applications, loans, offers, problems, repayments, reviews, webhooks
 from puhui.api.auth import authenticate, install_security
+from puhui.api.rebalance import ReconnectEvery
 from puhui.api.schemas import contains_nul
 from puhui.bootstrap import Platform
 from puhui.domain.errors import FieldError, ValidationError
@@ -130,6 +131,8 @@ def create_app(platform: Platform) -> FastAPI:
     schema_head = migrate.head_revision(platform.settings.resolved_database_url)
 
     app.add_middleware(CorrelationId)
+    if platform.settings.workers > 1 and platform.settings.api_reconnect_every:
+        app.add_middleware(ReconnectEvery, every=platform.settings.api_reconnect_every)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, Any]:
