@@ -115,7 +115,7 @@ def serve(
     sealer = None
     # On PostgreSQL requests leave their audit records to one sealer, in this process; SQLite
     # serialises writers anyway, and there a sealer's batch only lengthens the write lock
-    # (BENCHMARKS.md, "Audit sealing").
+    # (BENCHMARKS.md, issue 3, session 7).
     defer = p.settings.audit_sealing == "deferred" or (
         p.settings.audit_sealer and p.engine.dialect.name != "sqlite"
     )

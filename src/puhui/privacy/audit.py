@@ -16,8 +16,8 @@ ways (``Settings.audit_sealing``):
   PostgreSQL's throughput (BENCHMARKS.md, issue 3). The CLI, jobs and tests use it.
 * **deferred** (:func:`write_pending`): committed with the change into ``audit_pending``,
   without touching the head; a sealer (:mod:`puhui.privacy.audit_sealer` — ``puhui serve``
-  runs one) chains whatever waits, in commit-id order, many transactions' records per
-  head lock, usually within half a second. The change is still never committed without its
+  runs one) chains whatever waits, in the order it was written, many transactions' records
+  per head lock, usually within half a second. The change is still never committed without its
   record; what changes is that a waiting record is not yet protected by the chain, so the
   window in which an operator with write access could alter it unseen is that half-second.
   :func:`verify` reports how many records wait and since when.
@@ -189,8 +189,8 @@ def write_pending(session: Session, entries: Sequence[Entry]) -> None:
 
 
 def seal(session: Session, *, limit: int = SEAL_BATCH) -> int:
-    """Chain up to ``limit`` waiting records, oldest commit first, in the session's
-    transaction (the caller commits); returns how many.
+    """Chain up to ``limit`` waiting records, in the order they were written (their ids), in
+    the session's transaction (the caller commits); returns how many.
 
     The head is locked before the waiting records are read, so a second sealer waits for the
     first to commit and then finds only what the first left. The records are removed by id,

@@ -1,10 +1,10 @@
 """The audit sealer: chains the records that deferred-sealing transactions left waiting.
 
 One transaction per round (:func:`seal_once`): lock the chain's head, take up to a batch of
-waiting records in commit-id order, chain them, move the head, commit. Several sealers may
-run against one database (the head lock serialises them), but one is enough: ``puhui serve``
-runs it as a thread of its main process, whatever the number of workers, and ``puhui audit
-seal --follow`` runs it on its own.
+waiting records in the order they were written, chain them, move the head, commit. Several
+sealers may run against one database (the head lock serialises them), but one is enough:
+``puhui serve`` runs it as a thread of its main process, whatever the number of workers, and
+``puhui audit seal --follow`` runs it on its own.
 
 The loop's pace sets how long a record waits unprotected by the chain: a round that filled a
 batch is followed at once by the next; one that found fewer waits ``gather`` seconds, so that

@@ -9,8 +9,8 @@ Events and audit records are collected as the use case runs and written when it 
 one multi-row insert each, after the ORM's own flush: a use case that records three events
 pays for two statements, not six ORM rows. Audit records are chained right there (inline, one
 move of the chain's head) or left for the sealer (deferred), as ``audit_sealing`` says — see
-``privacy.audit`` for why the API server defers. They are never visible to queries inside the same
-transaction — no use case reads its own outbox — and a rollback simply drops them.
+``privacy.audit`` for why the API server defers. They are never visible to queries inside the
+same transaction — no use case reads its own outbox — and a rollback simply drops them.
 """
 
 from __future__ import annotations
