@@ -102,6 +102,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (default 127.0.0.1:8000)."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
     from puhui.api.app import create_app
     from puhui.privacy.masking import install_log_masking
@@ -116,16 +117,14 @@ def serve(
     # On PostgreSQL requests leave their audit records to one sealer, in this process; SQLite
     # serialises writers anyway, and there a sealer's batch only lengthens the write lock
     # (BENCHMARKS.md, issue 3, session 7).
-    defer = p.settings.audit_sealing == "deferred" or (
-        p.settings.audit_sealer and p.engine.dialect.name != "sqlite"
-    )
+    on_sqlite = make_url(p.settings.resolved_database_url).get_backend_name() == "sqlite"
+    defer = p.settings.audit_sealing == "deferred" or (p.settings.audit_sealer and not on_sqlite)
     # What this process decided, for the app it builds and for the workers, which read their
     # settings from the environment: how many they are (api.rebalance) and how they seal.
     decided: dict[str, Any] = {"workers": n}
     if defer:
         decided["audit_sealing"] = "deferred"
     os.environ.update({f"PUHUI_{key.upper()}": str(value) for key, value in decided.items()})
-    p.close()  # its engine served only to learn the dialect
     p = Platform(p.settings.model_copy(update=decided))
     if defer and p.settings.audit_sealer:
         from puhui.privacy.audit_sealer import run as run_sealer

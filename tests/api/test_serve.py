@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from puhui.api.partners import create_partner
 from puhui.bootstrap import Platform
 from puhui.privacy import audit
 from puhui.settings import Settings
+from puhui.simulation.server import free_port
 from puhui.store.models import AuditPending, AuditRecord
 from tests.api.test_journey_api import body
 from tests.conftest import Database
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -60,7 +54,7 @@ def test_serve_leaves_audit_records_to_its_sealer_which_chains_them_by_shutdown(
     platform = Platform(settings)
     creds = create_partner(platform.uow(), platform.vault, name="Serve test", code="SERVE_BANK")
     platform.close()
-    port = _free_port()
+    port = free_port()
     workers = "2" if database.kind == "postgresql" else "1"
     env = {
         **os.environ,
