@@ -1,6 +1,6 @@
 """Shared pieces of the federated tests, and the libsodium gate.
 
-The PSI needs the system libsodium (ristretto255). Tests that use it — everything in
+The PSI hashes ids with the system libsodium (ristretto255). Tests that use it — everything in
 ``test_psi.py``, and any test marked ``@pytest.mark.libsodium`` — are skipped with the reason
 shown where it is missing, unless ``PUHUI_REQUIRE_LIBSODIUM=1`` (CI sets it) makes that a
 failure. The other federated tests (transport, certificates, configuration, the codec) do not

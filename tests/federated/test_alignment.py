@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from puhui.federated.alignment import align_as_guest, align_as_host, read_ids
+from puhui.federated.alignment import PSI_VERSION, align_as_guest, align_as_host, read_ids
 from puhui.federated.channel import Channel, MessageLog, local_pair
 from puhui.federated.config import NetworkSettings
 from puhui.federated.errors import FederatedError, ProtocolMismatch
@@ -133,20 +133,31 @@ def test_duplicate_ids_are_refused_by_row() -> None:
 
 def test_a_peer_speaking_another_version_is_refused() -> None:
     guest, host = local_pair(timeout=5)
-    guest.send("psi/1", {"v": 2, "points": b""})
-    with pytest.raises(ProtocolMismatch, match="PSI version 2"):
+    guest.send("psi/1", {"v": 1, "points": b""})  # version 1: ristretto255 encodings
+    with pytest.raises(ProtocolMismatch, match="PSI version 1"):
         align_as_host(host, ["A"])
+
+
+def test_an_unknown_psi_backend_is_named_before_anything_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guest, _ = local_pair(timeout=1)
+    monkeypatch.setenv("PUHUI_PSI_BACKEND", "fastest")
+    with pytest.raises(FederatedError, match="cannot start: PUHUI_PSI_BACKEND must be one of"):
+        align_as_guest(guest, ["A"])
 
 
 def test_a_malformed_reply_is_refused() -> None:
     guest, host = local_pair(timeout=5)
-    host.send("psi/2", {"v": 1, "reblinded": b"\x00" * 31, "points": b""})
+    host.send("psi/2", {"v": PSI_VERSION, "reblinded": b"\x00" * 31, "points": b""})
     with pytest.raises(FederatedError, match="not a whole number of points"):
         align_as_guest(guest, ["A"])
 
     guest, host = local_pair(timeout=5)
-    host.send("psi/2", {"v": 1, "reblinded": b"\x00" * 32, "points": b"\x00" * 32})
-    with pytest.raises(FederatedError, match=r"alignment failed: .*invalid ristretto255 point"):
+    host.send("psi/2", {"v": PSI_VERSION, "reblinded": b"\x00" * 32, "points": b"\x00" * 32})
+    with pytest.raises(
+        FederatedError, match=r"alignment failed: peer point at position 0 has small order"
+    ):
         align_as_guest(guest, ["A"])
 
 
@@ -155,13 +166,13 @@ def test_the_host_checks_the_positions_it_is_sent() -> None:
 
     def lying_guest(channel: Channel) -> list[int]:
         channel.recv("psi/2")
-        channel.send("psi/3", {"v": 1, "matches": [0, 0]})
+        channel.send("psi/3", {"v": PSI_VERSION, "matches": [0, 0]})
         return []
 
     def fake_first(channel: Channel) -> list[int]:
         from puhui.federated.psi import PsiParty
 
-        channel.send("psi/1", {"v": 1, "points": b"".join(PsiParty().blind(["A", "B"]))})
+        channel.send("psi/1", {"v": PSI_VERSION, "points": b"".join(PsiParty().blind(["A", "B"]))})
         return lying_guest(channel)
 
     with pytest.raises(FederatedError, match="invalid or repeated position"):

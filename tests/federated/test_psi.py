@@ -1,13 +1,14 @@
-"""DH-PSI over ristretto255: exactness, unlinkability, validation and what crosses the wire."""
+"""DH-PSI (X25519 form, protocol v2): exactness, unlinkability, validation, the wire, backends."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import random
 
 import pytest
 
-from puhui.federated.psi import DEFAULT_PREFIX, PsiError, PsiParty, hash_to_group
+from puhui.federated.psi import DEFAULT_PREFIX, PsiError, PsiParty, _from_hash, hash_to_group
 
 
 def _sets(seed: int, n_guest: int, n_host: int, overlap: int) -> tuple[list[str], list[str]]:
@@ -86,10 +87,16 @@ def test_unlinkable_but_commuting() -> None:
 def test_invalid_peer_points_raise() -> None:
     party = PsiParty.from_seed(1)
     good = PsiParty.from_seed(2).blind(["x"])[0]
-    with pytest.raises(PsiError, match="position 1"):
-        party.reblind([good, b"\xff" * 32])  # not a canonical encoding
-    with pytest.raises(PsiError, match="position 0"):
-        party.reblind([bytes(32)])  # the identity
+    with pytest.raises(PsiError, match="non-canonical point at position 1"):
+        party.reblind([good, b"\xff" * 32])  # top bit set
+    p_bytes = (2**255 - 19).to_bytes(32, "little")  # p itself: zero, written the long way
+    with pytest.raises(PsiError, match="non-canonical point at position 2"):
+        party.reblind([good, good, p_bytes])
+    with pytest.raises(PsiError, match="peer point at position 0 has small order"):
+        party.reblind([bytes(32)])  # u = 0: the point of order 2
+    one = (1).to_bytes(32, "little")  # u = 1: a point of order 4
+    with pytest.raises(PsiError, match="peer point at position 1 has small order"):
+        party.reblind([good, one])
     with pytest.raises(PsiError, match="not 32"):
         party.reblind([good[:31]])
     with pytest.raises(PsiError, match="not 32"):
@@ -103,8 +110,12 @@ def test_duplicates_and_bad_scalars_rejected() -> None:
         party.intersect(twice, [])
     with pytest.raises(PsiError, match="duplicate"):
         party.intersect([], twice)
-    for bad in (bytes(32), b"\xff" * 32, b"\x01" * 31):
-        with pytest.raises(PsiError):
+    for bad, rule in (
+        (bytes(32), "not one byte repeated"),
+        (b"\xff" * 32, "not one byte repeated"),
+        (b"\x01" * 31, "32 bytes, got 31"),
+    ):
+        with pytest.raises(PsiError, match=rule):
             PsiParty(bad)
     assert "scalar" not in repr(party)
 
@@ -113,9 +124,15 @@ def test_domain_separation() -> None:
     ident = "913301001234567890"
     assert hash_to_group(ident) != hash_to_group(ident, b"other-protocol:")
     one = PsiParty.from_seed(9).blind([ident])
-    other = PsiParty.from_seed(9, prefix=b"puhui-psi/v2:").blind([ident])
+    other = PsiParty.from_seed(9, prefix=b"puhui-psi/v3:").blind([ident])
     assert one != other
     assert PsiParty.from_seed(9).blind([ident]) == one  # deterministic for a given secret
+
+
+def _ristretto_encoding(ident: str) -> bytes:
+    out = ctypes.create_string_buffer(32)
+    _from_hash()(ctypes.addressof(out), hashlib.sha512(DEFAULT_PREFIX + ident.encode()).digest())
+    return out.raw
 
 
 def test_nothing_identifying_crosses_the_wire() -> None:
@@ -142,6 +159,7 @@ def test_nothing_identifying_crosses_the_wire() -> None:
             hashlib.sha512(DEFAULT_PREFIX + raw).digest(),
             hashlib.sha256(raw).digest(),
             hash_to_group(ident),  # unblinded H(id) would allow a dictionary attack
+            _ristretto_encoding(ident),  # ... and so would the encoding it is derived from
         }
     assert not forbidden & set(sent)
     for value in forbidden:

@@ -5,7 +5,8 @@ same businesses) train and serve one model without either handing its raw data t
 
 * the party runtime — the operators' CA (:mod:`.pki`), ``party.toml`` (:mod:`.config`), the
   mutual-TLS channel (:mod:`.transport`, :mod:`.channel`);
-* sample alignment by ECDH PSI over ristretto255 (:mod:`.psi`, :mod:`.alignment`);
+* sample alignment by ECDH PSI in Curve25519's prime-order group (:mod:`.psi`,
+  :mod:`.alignment`; X25519 backends in :mod:`.x25519`);
 * Paillier encryption on OpenSSL's Montgomery arithmetic (:mod:`.bignum`, :mod:`.paillier`);
 * SecureBoost (:mod:`.secureboost`) and vertical logistic regression (:mod:`.hetero_lr`);
 * a whole run per party (:mod:`.runner`) and the two-process demo (:mod:`.demo`);

@@ -14,9 +14,11 @@ never leave their party; each side maps positions back to its own rows.
 Messages (tags ``psi/1``…``psi/3``), with a version number so that parties running different
 protocol versions fail with :class:`ProtocolMismatch` instead of misreading each other::
 
-    guest -> host   psi/1  {"v": 1, "points": A}           A = H(x)^a, 32 bytes each, joined
-    host  -> guest  psi/2  {"v": 1, "reblinded": A^b, "points": B}    B = H(y)^b
-    guest -> host   psi/3  {"v": 1, "matches": [j, ...]}   host positions, in the common order
+    guest -> host   psi/1  {"v": 2, "points": A}           A = H(x)^a, 32 bytes each, joined
+    host  -> guest  psi/2  {"v": 2, "reblinded": A^b, "points": B}    B = H(y)^b
+    guest -> host   psi/3  {"v": 2, "matches": [j, ...]}   host positions, in the common order
+
+Version 2 carries X25519 u-coordinates; version 1 carried ristretto255 encodings.
 
 Points travel as one joined ``bytes`` value per message rather than a list of 32-byte
 strings: a million ids are then one 32 MB blob for the codec, not a million objects.
@@ -36,7 +38,7 @@ from puhui.federated.psi import POINT_BYTES, PsiError, PsiParty
 
 __all__ = ["PSI_VERSION", "align_as_guest", "align_as_host", "read_ids"]
 
-PSI_VERSION = 1
+PSI_VERSION = 2  # 1: ristretto255 encodings; 2: X25519 u-coordinates (psi.py)
 _TAG_BLINDED, _TAG_REPLY, _TAG_MATCHES = "psi/1", "psi/2", "psi/3"
 
 
@@ -55,9 +57,12 @@ def _check_ids(ids: Sequence[str]) -> list[str]:
 
 def _party(seed: int | None, role: str) -> tuple[PsiParty, random.Random]:
     """A PSI secret and a shuffling generator: fresh from the OS, or from ``seed`` (tests)."""
-    if seed is None:
-        return PsiParty(), random.SystemRandom()
-    return PsiParty.from_seed(f"{role}:{seed}"), random.Random(f"{role}:{seed}")
+    try:
+        if seed is None:
+            return PsiParty(), random.SystemRandom()
+        return PsiParty.from_seed(f"{role}:{seed}"), random.Random(f"{role}:{seed}")
+    except PsiError as exc:  # no libsodium, or PUHUI_PSI_BACKEND names one that cannot run
+        raise FederatedError(f"sample alignment cannot start: {exc}") from exc
 
 
 def _message(payload: Any, tag: str, keys: Sequence[str]) -> dict[str, Any]:
