@@ -1,8 +1,8 @@
 """Private set intersection (issue 6): Puhui's DH-PSI (X25519 form) beside openmined-psi.
 
-Run: ``.venv/bin/python benchmarks/bench_psi.py [--n N] [--peer-n M]`` (default N = 1,000,000:
-about 4 minutes on 2 cores for every backend and pool kind and the peer; ``--n 100000`` about
-half a minute). Seeded.
+Run: ``.venv/bin/python benchmarks/bench_psi.py [--n N] [--peer-n M]`` (default N = 1,000,000,
+and the peer on the same sets: about 8 minutes on 2 cores; ``--peer-n 100000`` about 3½;
+``--n 100000`` about half a minute). Seeded.
 
 Puhui runs once per X25519 backend that works here (``crypto_mb``: Intel's multi-buffer code,
 where the ``ipp-crypto`` wheel and AVX-512 IFMA are present; ``openssl``: always), with
@@ -14,12 +14,12 @@ three-message exchange of ``puhui.federated.psi`` (no network): each side's hash
 blind, each side's re-blind of the other's points, and the guest's intersect are timed
 separately, and the result is checked against the plain set intersection.
 
-The peer is ``openmined-psi`` (Apache-2.0; ECDH over P-256 in C++, import
+The peer is ``openmined-psi`` (Apache-2.0; ECDH over P-256 in C++, one core, import
 ``private_set_intersection.python``), run on the first ``--peer-n`` ids of the same sets
-(default min(N, 100,000): it is much slower), with its raw (uncompressed) response, which is
-the same protocol shape. It pins protobuf==6.30.2, which conflicts with ortools from the
-``bench`` extra, so it is not in that extra: install it with ``pip install --no-deps
-openmined-psi``; it works with the newer protobuf here. If it is missing, its row is skipped.
+(default: all of them), with its raw (uncompressed) response, which is the same protocol
+shape. It pins protobuf==6.30.2, which conflicts with ortools from the ``bench`` extra, so it
+is not in that extra: install it with ``pip install --no-deps openmined-psi``; it works with
+the newer protobuf here. If it is missing, its row is skipped.
 
 Results go to benchmarks/results/psi.json with machine information.
 """
@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
         results.append({"implementation": f"puhui X25519 {backend}", **row})
         print(json.dumps(results[-1], indent=1), flush=True)
     ours = len(results)
-    peer_n = args.peer_n or min(args.n, 100_000)
+    peer_n = args.peer_n or args.n
     g, h = make_sets(peer_n, SEED)
     results.append({"implementation": "openmined-psi P-256", **run_openmined(g, h)})
     print(json.dumps(results[-1], indent=1), flush=True)

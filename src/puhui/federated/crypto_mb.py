@@ -1,7 +1,7 @@
 """Intel's multi-buffer X25519 (``crypto_mb``, AVX-512 IFMA): eight scalar multiplications at once.
 
 PSI spends nearly all its time in X25519 scalar multiplications (see :mod:`.x25519`). On a CPU
-with AVX-512 IFMA, Intel's ``crypto_mb`` library computes eight of them in one call, about four
+with AVX-512 IFMA, Intel's ``crypto_mb`` library computes eight of them in one call, four to five
 times faster per multiplication than OpenSSL's single-buffer code. It is open source
 (Apache-2.0) and published on PyPI as the ``ipp-crypto`` wheel, which installs
 ``libcrypto_mb.so.13`` under ``<prefix>/lib``. We call it through ``ctypes``.

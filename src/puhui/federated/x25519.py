@@ -6,7 +6,8 @@ That multiplication is nearly the whole cost, so it lives here behind one call,
 so interoperate — one party may run either:
 
 * ``crypto_mb``: Intel's multi-buffer X25519, eight points per call with AVX-512 IFMA
-  (:mod:`.crypto_mb`; the optional ``ipp-crypto`` wheel, Apache-2.0). About 4× faster per point.
+  (:mod:`.crypto_mb`; the optional ``ipp-crypto`` wheel, Apache-2.0). About 4-5× faster per
+  point (``benchmarks/bench_psi_primitives.py``).
 * ``openssl``: OpenSSL's X25519 through ``cryptography``, one point per call. Always there.
 
 ``PUHUI_PSI_BACKEND`` chooses: ``auto`` (default: ``crypto_mb`` where it runs, else
@@ -36,7 +37,6 @@ __all__ = ["BACKENDS", "POINT_BYTES", "LowOrderPoint", "backend_name", "is_canon
 POINT_BYTES = 32
 BACKENDS = ("auto", "crypto_mb", "openssl")
 Backend = Literal["auto", "crypto_mb", "openssl"]
-_P = 2**255 - 19
 
 
 class LowOrderPoint(ValueError):
