@@ -40,6 +40,10 @@ message 1 with points of its choosing or send fewer ``B_j`` — and this protoco
 that; the channel must authenticate the peer and protect the messages in transit (the party
 runtime's job). A **fresh secret per session** matters: with a reused exponent, a peer could link
 the same id across runs. Duplicate ids are rejected because equal ids give equal points.
+Peer points are checked for length, canonical encoding and small order. A u-coordinate on
+Curve25519's twist is not detected (that needs a square root per point): its product matches
+nothing, and Curve25519 is twist-secure (the twist's large subgroup has prime order), so it
+teaches the sender nothing useful about the secret.
 
 The group and the hash (protocol version 2; docs/federated.md has the derivation):
 
@@ -160,11 +164,13 @@ def _blind_chunk(
     scalar: bytes, prefix: bytes, ids: Sequence[str], start: int, backend: str | None
 ) -> bytes:
     """``H(id)^a`` for a run of ids, concatenated: one buffer out, no per-point objects kept."""
-    return _multiply(scalar, _hash_chunk(prefix, ids), start, backend, "id")  # ~2^-251
+    # Small order only if H(id) is the identity: probability about 2^-252 per id.
+    return _multiply(scalar, _hash_chunk(prefix, ids), start, backend, "id")
 
 
 def _reblind_chunk(scalar: bytes, points: bytes, start: int, backend: str | None) -> bytes:
-    """``P^a`` for a run of concatenated peer points; rejects any that is not a valid point."""
+    """``P^a`` for a run of concatenated peer points; refuses non-canonical and small-order ones
+    (a twist point is not detected: see the threat model in the module docstring)."""
     canonical = x25519.is_canonical(points)
     if not canonical.all():
         position = start + int((~canonical).argmax())
