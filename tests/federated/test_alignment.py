@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from puhui.federated.alignment import PSI_VERSION, align_as_guest, align_as_host, read_ids
+from puhui.federated.alignment import (
+    PSI_VERSION,
+    align_as_guest,
+    align_as_host,
+    psi_backend,
+    read_ids,
+)
 from puhui.federated.channel import Channel, MessageLog, local_pair
 from puhui.federated.config import NetworkSettings
 from puhui.federated.errors import FederatedError, ProtocolMismatch
@@ -145,6 +151,8 @@ def test_an_unknown_psi_backend_is_named_before_anything_is_sent(
     monkeypatch.setenv("PUHUI_PSI_BACKEND", "fastest")
     with pytest.raises(FederatedError, match="cannot start: PUHUI_PSI_BACKEND must be one of"):
         align_as_guest(guest, ["A"])
+    with pytest.raises(FederatedError, match="cannot start: PUHUI_PSI_BACKEND must be one of"):
+        psi_backend()  # what the party runner asks before it prints its progress line
 
 
 def test_a_malformed_reply_is_refused() -> None:

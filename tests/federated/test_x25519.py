@@ -7,7 +7,6 @@ an AVX-512 IFMA CPU) and are skipped, with the reason, elsewhere.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import random
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from puhui.federated import crypto_mb, x25519
-from puhui.federated.psi import PsiParty, _from_hash, hash_to_group
+from puhui.federated.psi import PsiParty, _from_hash, hash_to_group, libsodium
 
 needs_crypto_mb = pytest.mark.skipif(
     crypto_mb.load() is None,
@@ -95,7 +94,7 @@ def test_an_unknown_backend_is_named() -> None:
 def test_hash_to_group_is_ristretto255_from_hash_as_a_u_coordinate() -> None:
     """``s² mod p`` stands for the ristretto255 element ``s``: multiplying the element with
     libsodium and then mapping it, or mapping it and multiplying with X25519, agree."""
-    lib = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+    lib = libsodium()
     lib.crypto_scalarmult_ristretto255.argtypes = [
         ctypes.c_void_p,
         ctypes.c_char_p,

@@ -32,14 +32,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from puhui.federated import x25519
 from puhui.federated.channel import Channel
 from puhui.federated.errors import FederatedError, ProtocolMismatch
 from puhui.federated.psi import POINT_BYTES, PsiError, PsiParty
 
-__all__ = ["PSI_VERSION", "align_as_guest", "align_as_host", "read_ids"]
+__all__ = ["PSI_VERSION", "align_as_guest", "align_as_host", "psi_backend", "read_ids"]
 
 PSI_VERSION = 2  # 1: ristretto255 encodings; 2: X25519 u-coordinates (psi.py)
 _TAG_BLINDED, _TAG_REPLY, _TAG_MATCHES = "psi/1", "psi/2", "psi/3"
+_CANNOT_START = "sample alignment cannot start"
 
 
 def _check_ids(ids: Sequence[str]) -> list[str]:
@@ -62,7 +64,16 @@ def _party(seed: int | None, role: str) -> tuple[PsiParty, random.Random]:
             return PsiParty(), random.SystemRandom()
         return PsiParty.from_seed(f"{role}:{seed}"), random.Random(f"{role}:{seed}")
     except PsiError as exc:  # no libsodium, or PUHUI_PSI_BACKEND names one that cannot run
-        raise FederatedError(f"sample alignment cannot start: {exc}") from exc
+        raise FederatedError(f"{_CANNOT_START}: {exc}") from exc
+
+
+def psi_backend() -> str:
+    """The X25519 backend alignment will use here (for progress lines), or a
+    :class:`FederatedError` naming why ``PUHUI_PSI_BACKEND`` cannot be honoured."""
+    try:
+        return x25519.backend_name()
+    except ValueError as exc:
+        raise FederatedError(f"{_CANNOT_START}: {exc}") from None
 
 
 def _message(payload: Any, tag: str, keys: Sequence[str]) -> dict[str, Any]:

@@ -96,6 +96,7 @@ __all__ = [
     "PsiError",
     "PsiParty",
     "hash_to_group",
+    "libsodium",
 ]
 
 DEFAULT_PREFIX = b"puhui-psi/v2:"
@@ -109,8 +110,9 @@ class PsiError(ValueError):
 
 
 @functools.cache
-def _from_hash() -> Callable[[int, bytes], int]:
-    """libsodium's ``crypto_core_ristretto255_from_hash``, loaded once per process."""
+def libsodium() -> ctypes.CDLL:
+    """The system libsodium, initialised, loaded once per process (``PUHUI_LIBSODIUM`` may name
+    the file); :class:`PsiError` says how to install it where it is missing."""
     name = os.environ.get("PUHUI_LIBSODIUM") or ctypes.util.find_library("sodium")
     if not name:
         raise PsiError(
@@ -123,8 +125,14 @@ def _from_hash() -> Callable[[int, bytes], int]:
         raise PsiError(f"cannot load libsodium from {name!r}: {exc}") from exc
     if lib.sodium_init() < 0:
         raise PsiError("libsodium failed to initialise")
+    return lib
+
+
+@functools.cache
+def _from_hash() -> Callable[[int, bytes], int]:
+    """libsodium's ``crypto_core_ristretto255_from_hash``, with its argument types declared."""
     try:
-        function = lib.crypto_core_ristretto255_from_hash
+        function = libsodium().crypto_core_ristretto255_from_hash
     except AttributeError as exc:  # libsodium < 1.0.18
         raise PsiError("libsodium has no ristretto255 functions; need >= 1.0.18") from exc
     function.argtypes = [ctypes.c_void_p, ctypes.c_char_p]

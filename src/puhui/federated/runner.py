@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.model_selection import train_test_split
 
-from puhui.federated import alignment, x25519
+from puhui.federated import alignment
 from puhui.federated.channel import Channel, ChannelStats
 from puhui.federated.errors import FederatedError, ProtocolMismatch
 from puhui.federated.hetero_lr import guest as lr_guest
@@ -182,14 +182,6 @@ def _quiet(_: str) -> None:
     return None
 
 
-def _psi_backend() -> str:
-    """The X25519 backend alignment will use, or a FederatedError naming why none can run."""
-    try:
-        return x25519.backend_name()
-    except ValueError as exc:
-        raise FederatedError(f"sample alignment cannot start: {exc}") from None
-
-
 def run_guest(
     channel: Channel,
     data: PartyData,
@@ -206,7 +198,7 @@ def run_guest(
     if not 0.0 < test_share < 0.9:
         raise FederatedError("test_share must be between 0 and 0.9")
     report = RunReport("guest", protocol, len(data.ids), 0, 0, 0)
-    progress(f"{report.role}: PSI multiplications by {_psi_backend()} (X25519)")
+    progress(f"{report.role}: PSI multiplications by {alignment.psi_backend()} (X25519)")
     with _step(report, channel, "align (PSI)", progress):
         rows = alignment.align_as_guest(channel, data.ids)
     X, y = data.X[rows], data.y[rows]
@@ -267,7 +259,7 @@ def run_host(
 ) -> tuple[HostModel | HostLRModel, RunReport]:
     """The host's whole run; returns its half of the model and the report."""
     report = RunReport("host", "?", len(data.ids), 0, 0, 0)
-    progress(f"{report.role}: PSI multiplications by {_psi_backend()} (X25519)")
+    progress(f"{report.role}: PSI multiplications by {alignment.psi_backend()} (X25519)")
     with _step(report, channel, "align (PSI)", progress):
         rows = alignment.align_as_host(channel, data.ids)
     with _step(report, channel, "plan", progress):
