@@ -57,7 +57,6 @@ import base64
 import gc
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -71,7 +70,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import quote
@@ -79,6 +77,7 @@ from urllib.parse import quote
 import httpx2
 from sqlalchemy.engine import make_url
 
+import hostinfo
 from lean_http import LeanClient, LeanResponse
 from puhui.api.auth import TOKEN_PATH
 from puhui.api.client import encode_json, sign_request
@@ -786,7 +785,7 @@ def _ms(value: float | None) -> str:
 
 def print_table(results: dict[str, Any], output: Path) -> None:
     print()
-    print(SHARED_CORES_NOTE.format(cpus=results["machine"]["cpus"]))
+    print(SHARED_CORES_NOTE.format(cpus=results["machine"]["cpu_count"]))
     head = (
         f"{'database':<11} {'phase':<12} {'sent':>5} {'err':>4} {'ok/s':>6} {'p50':>7} "
         f"{'p90':>7} {'p99':>7} {'max':>7} {'srv ms/req':>10} {'srv':>5} {'pg':>5} {'gen':>5} "
@@ -840,37 +839,11 @@ def print_table(results: dict[str, Any], output: Path) -> None:
     print(f"wrote {output}")
 
 
-def machine_info() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-        "cpu_model": model,
-        "platform": platform.platform(),
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "loadavg_at_start": _loadavg(),
-    }
-
-
-def _loadavg() -> list[float]:
-    try:
-        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return []
-
-
 def main(argv: list[str]) -> None:
     config = parse_args(argv)
     if shutil.which("puhui", path=str(Path(sys.executable).parent)) is None:
         raise SystemExit(f"no puhui script beside {sys.executable}; run `make install`")
-    machine = machine_info()
+    machine = hostinfo.describe()
     results: dict[str, Any] = {
         "machine": machine,
         "seed": SEED,
@@ -890,7 +863,7 @@ def main(argv: list[str]) -> None:
             "client, sign_request per request, fresh Idempotency-Key",
             "latency": "open loop: from the request's scheduled time to the end of the response "
             "(queueing counted); closed loop: from send to the end of the response",
-            "shared_cores": SHARED_CORES_NOTE.format(cpus=machine["cpus"]),
+            "shared_cores": SHARED_CORES_NOTE.format(cpus=machine["cpu_count"]),
         },
         "target": f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:g} applications/s",
         "databases": {},
@@ -914,7 +887,7 @@ def main(argv: list[str]) -> None:
                 finally:
                     drop()
     results["total_seconds"] = time.perf_counter() - began
-    results["machine"]["loadavg_at_end"] = _loadavg()
+    results["machine"]["load_average_at_end"] = hostinfo.load_average()
     results["max_other_processes_cpu_percent_of_one_core"] = max(
         (
             phase["cpu"]["other_processes_cpu_percent_of_one_core"]

@@ -23,18 +23,17 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+import hostinfo
 from puhui.privacy import audit, audit_sealer
 from puhui.store import migrate
 from puhui.store.db import make_engine, make_session_factory
@@ -164,12 +163,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     config = parser.parse_args(argv)
     results: dict[str, Any] = {
-        "machine": {
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": hostinfo.describe(),
         "config": {k: v for k, v in vars(config).items() if k != "output"},
         "records_per_commit": RECORDS_PER_COMMIT,
         "databases": {},

@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
-import platform
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 import timeit
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+import hostinfo
 from puhui.bootstrap import Platform
 from puhui.origination.seed import as_submission
 from puhui.origination.submit import submit_application
@@ -134,12 +131,7 @@ def submissions(url: str, key_dir: Path) -> dict[str, Any]:
 
 def main() -> None:
     results: dict[str, Any] = {
-        "machine": {
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": hostinfo.describe(),
         "seed": SEED,
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -41,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import text
 
+import hostinfo
 from puhui.fraud.features import fraud_features
 from puhui.fraud.rules import default_rule_set
 from puhui.store import migrate
@@ -195,8 +194,7 @@ def main() -> None:
         size_mb = path.stat().st_size / 2**20
     result = {
         "benchmark": "fraud_apptime",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": 2},
+        "machine": hostinfo.describe(),
         "history_applications": args.history,
         "link_rows": (args.history + args.probes) * len(KIND_ORDER),
         "probes": args.probes,

@@ -41,15 +41,12 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import tracemalloc
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +54,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+import hostinfo
 from puhui.fraud.links import NAMESPACE, LinkKind, LinkTable, RecordMeta, kind_code, normalise
 from puhui.fraud.rings import REVIEW_THRESHOLD, RingFinder, RingResult
 from puhui.synthetic import RING_SHAPES, Population, generate
@@ -381,12 +379,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quality-only", action="store_true")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
-        "machine": {
-            "python": sys.version.split()[0],
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": hostinfo.describe(),
         "seed": SEED,
         "review_threshold": REVIEW_THRESHOLD,
     }

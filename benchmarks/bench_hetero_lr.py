@@ -46,10 +46,8 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+import hostinfo
 from puhui.federated.channel import PipeChannel, pipe_pair
 from puhui.federated.hetero_lr import (
     GuestLRModel,
@@ -195,16 +194,6 @@ def metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return {"auc": round(auc(y, scores), 4), "ks": round(ks(y, scores), 4)}
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
-        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
@@ -214,7 +203,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=1, help="encryption workers per party")
     parser.add_argument("--key-bits", type=int, default=2048)
     args = parser.parse_args(argv)
-    info = machine()
+    info = hostinfo.describe()
     xg, y, xh, guest_names, host_names = load(args.rows)
     train, test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=SEED)
     train, test = np.sort(train), np.sort(test)
@@ -287,7 +276,7 @@ def main(argv: list[str]) -> int:
     fate_core_us = FATE_SECONDS_PER_EPOCH * FATE_CORES * 1e6 / (FATE_ROWS * FATE_FEATURES)
     out = {
         "benchmark": "hetero_lr",
-        "machine": info | {"load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "machine": info | {"load_average_at_end": hostinfo.load_average()},
         "parameters": {
             "seed": SEED,
             "rows_train": len(train),

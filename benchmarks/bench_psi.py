@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hostinfo
 from puhui.federated import crypto_mb
 from puhui.federated.psi import PsiParty
 
@@ -126,25 +124,12 @@ def run_openmined(guest_ids: list[str], host_ids: list[str]) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1min_at_start": load,
-        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="ids per side")
     parser.add_argument("--peer-n", type=int, default=None, help="ids per side for the peer")
     args = parser.parse_args(argv)
-    info = machine()
+    info = hostinfo.describe()
     guest_ids, host_ids = make_sets(args.n, SEED)
     results: list[dict[str, Any]] = []
     runs = [("openssl", "processes")]

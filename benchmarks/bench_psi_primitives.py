@@ -27,20 +27,18 @@ import ctypes
 import ctypes.util
 import hashlib
 import json
-import os
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+import hostinfo
 from puhui.federated import crypto_mb
-from puhui.federated.psi import _from_hash
+from puhui.federated.psi import _from_hash, libsodium
 
 RESULTS = Path(__file__).parent / "results" / "psi_primitives.json"
 SEED = 20261128
@@ -75,7 +73,7 @@ def _mb8_per_multiplication(mb: crypto_mb.CryptoMb, key: bytes, point: bytes, n:
 def measure(n: int) -> dict[str, float | None]:
     rng = random.Random(SEED)
     from_hash = _from_hash()
-    lib = ctypes.CDLL(os.environ.get("PUHUI_LIBSODIUM") or ctypes.util.find_library("sodium"))
+    lib = libsodium()
     ristretto_mult = lib.crypto_scalarmult_ristretto255
     ristretto_mult.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
     x25519 = lib.crypto_scalarmult_curve25519
@@ -153,13 +151,7 @@ def main(argv: list[str]) -> int:
     us = measure(args.n)
     out = {
         "benchmark": "psi_primitives",
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "load_average_1min_at_start": os.getloadavg()[0],
-            "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        },
+        "machine": hostinfo.describe(),
         "parameters": {"calls": args.n, "timing": "best of 3, µs per call, one core"},
         "per_call_us": us,
         "floor_1m_x_1m_on_2_cores": floors(us),

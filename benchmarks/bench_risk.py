@@ -61,7 +61,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -69,7 +68,6 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,6 +76,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+import hostinfo
 from peers.run_peer import frame_digest
 from risk_datasets import LOADERS, SEED, TEST_SIZE, Split, categorical_columns, split
 
@@ -458,20 +457,6 @@ def source_revision() -> str:
     return f"{commit or 'unknown'}{' + uncommitted src/puhui/risk' if changed else ''}"
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "puhui_revision": source_revision(),
-        "load_average_1_5_15_min_at_end": list(os.getloadavg()),
-        **versions(),
-    }
-
-
 def print_table(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> None:
     lines = []
     for r in rows:
@@ -557,7 +542,7 @@ def main(argv: list[str]) -> int:
         return 0
     models = [m for m in MODELS if m.key in args.models]
     np.random.seed(SEED)  # no model here draws from it; seeded all the same
-    load_before = os.getloadavg()
+    load_before = hostinfo.load_average()
     splits = [split(LOADERS[name]()) for name in args.datasets]
     missing_ours = ours_available()
 
@@ -610,7 +595,11 @@ def main(argv: list[str]) -> int:
     checks = check_targets(rows, [s.name for s in splits])
     payload = {
         "benchmark": "risk",
-        "machine": {**machine(), "load_average_1_5_15_min_at_start": list(load_before)},
+        "machine": hostinfo.describe(
+            puhui_revision=source_revision(),
+            load_average_1_5_15_min_at_start=load_before,
+            **versions(),
+        ),
         "side_virtualenv": {"models": side_models, "versions": side_versions},
         "parameters": {
             "split": f"train_test_split(test_size={TEST_SIZE}, stratify=y, random_state={SEED})",

@@ -20,13 +20,10 @@ Results go to benchmarks/results/schedule_apr.json with machine information.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import sys
 import timeit
 import warnings
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import partial
@@ -36,6 +33,7 @@ from typing import Any
 import numpy as np
 import numpy_financial as npf
 
+import hostinfo
 from puhui.domain.pricing import (
     apr_by_irr,
     apr_by_xirr,
@@ -186,19 +184,6 @@ def bench_apr() -> list[dict[str, Any]]:
     return rows
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "numpy_financial": getattr(npf, "__version__", "unknown"),
-        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def print_table(rows: list[dict[str, Any]]) -> None:
     def fmt(value: float | None) -> str:
         return "—" if value is None else f"{value:,.1f}"
@@ -244,7 +229,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": "schedule_apr",
-        "machine": machine(),
+        "machine": hostinfo.describe(
+            numpy=np.__version__, numpy_financial=getattr(npf, "__version__", "unknown")
+        ),
         "parameters": {
             "principal": str(PRINCIPAL),
             "annual_rate": str(RATE),

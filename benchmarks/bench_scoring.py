@@ -22,12 +22,10 @@ Results go to benchmarks/results/scoring.json.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 
+import hostinfo
 from puhui.origination.assessment import ApplicationFacts
 from puhui.origination.credit_model import ModelCreditAssessor
 from puhui.risk.features import features_of_synthetic, training_frame
@@ -157,8 +156,7 @@ def main() -> None:
 
     result = {
         "benchmark": "scoring",
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": 2},
+        "machine": hostinfo.describe(),
         "gbm_trees": booster.num_trees(),
         "paths": paths,
         "batch_rows_per_second": {"scorecard": round(batch_card), "gbm": round(batch_gbm)},

@@ -35,11 +35,8 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +44,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+import hostinfo
 from puhui.federated.channel import pipe_pair
 from puhui.federated.secureboost import (
     GuestModel,
@@ -88,10 +86,6 @@ def cpu_seconds() -> float:
     """CPU seconds of this process and of its reaped children (encryption or histogram workers)."""
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
-
-
-def load_average() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
 
 
 def run_federated(
@@ -177,9 +171,9 @@ def timing_section(args: argparse.Namespace) -> dict[str, Any]:
     x_guest, y, x_host = load("default_credit")
     n_rows, n_features = len(y), x_guest.shape[1] + x_host.shape[1]
     params = SecureBoostParams(n_trees=args.timed_trees, max_depth=3, n_bins=32, key_bits=2048)
-    load_start = load_average()
+    load_start = hostinfo.load_average()
     run = run_federated(x_guest, y, x_host, params, args.host_workers)
-    load_end = load_average()
+    load_end = hostinfo.load_average()
     central = train_central(x_guest, y, params, x_host)
     lossless = resolve_trees(run["guest"], run["host"]) == central.trees
     split = per_tree_split(run["guest"], run["host"])
@@ -225,7 +219,7 @@ def timing_section(args: argparse.Namespace) -> dict[str, Any]:
         out["host_workers_comparison"] = {
             "trees": args.compare_trees,
             "mean_s_by_host_workers": rows,
-            "load_average_1_5_15_end": load_average(),
+            "load_average_1_5_15_end": hostinfo.load_average(),
         }
         print(json.dumps(out["host_workers_comparison"], indent=1), flush=True)
     return out
@@ -290,7 +284,7 @@ def accuracy_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "federated_scores_equal_central": bool(np.array_equal(run["scores"], scores["central"])),
         "federated_wall_s": run["wall_s"],
         "federated_s_per_tree": per_tree_split(run["guest"], run["host"])["mean_s"]["total"],
-        "load_average_1_5_15_end": load_average(),
+        "load_average_1_5_15_end": hostinfo.load_average(),
     }
     if "xgboost_joined" in metrics:
         gap = abs(metrics["federated"]["auc"] - metrics["xgboost_joined"]["auc"])
@@ -302,22 +296,6 @@ def accuracy_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    try:
-        uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        uptime = ""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "load_average_1_5_15_at_start": load_average(),
-        "uptime_at_start": uptime.strip(),
-        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--timed-trees", type=int, default=10)
@@ -326,10 +304,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--compare-trees", type=int, default=3)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    info = machine()
+    info = hostinfo.describe()
     timing = timing_section(args)
     accuracy = [accuracy_section(name, args) for name in DATASETS]
-    info["load_average_1_5_15_at_end"] = load_average()
+    info["load_average_1_5_15_at_end"] = hostinfo.load_average()
     out = {
         "benchmark": "secureboost",
         "machine": info,
