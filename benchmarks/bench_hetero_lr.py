@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import time
@@ -157,13 +158,21 @@ def run_federated(jobs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         process.start()
         processes.append(process)
         receivers[role] = receive
-    for role, receive in receivers.items():
-        results[role] = receive.recv()
+    # Collect reports as they come: when one party fails, its peer would otherwise wait for
+    # it until the pipe's timeout (30 min), so it is stopped at once.
+    roles = {id(receive): role for role, receive in receivers.items()}
+    while len(results) < len(receivers):
+        for ready in multiprocessing.connection.wait(
+            [r for role, r in receivers.items() if role not in results]
+        ):
+            role = roles[id(ready)]
+            results[role] = ready.recv()
+            if "error" in results[role]:
+                for process in processes:
+                    process.terminate()
+                raise SystemExit(f"the {role} party failed: {results[role]['error']}")
     for process in processes:
         process.join()
-    failed = {r: v["error"] for r, v in results.items() if "error" in v}
-    if failed:
-        raise SystemExit(f"a party failed: {failed}")
     return results
 
 
